@@ -1,0 +1,252 @@
+"""Raw Cursor API data, landed as it came: asset key ["raw", name] is DuckDB table raw.name.
+
+Every row has typed snake_case columns for the documented fields, the record exactly as the API
+sent it (`raw`, JSON: new fields are never dropped) and `_loaded_at`. Partitioned tables are
+replaced per UTC-day range in one transaction; snapshot tables keep every snapshot.
+"""
+
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime, timezone
+from typing import Any
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from cursor_analytics.cursor_api import FIELDS, CursorClient, Page
+from cursor_analytics.metadata import column_schema, preview
+from cursor_analytics.partitions import backfill_policy, daily_partitions, window_days
+from cursor_analytics.resources import CursorApiResource
+from cursor_analytics.warehouse import Staging, Table
+
+GROUP = "cursor_raw"
+KINDS = {"duckdb", "python"}
+
+
+def raw_table(name: str, record_type: str | None = None, *, drop=(), extra=None, day=True) -> Table:
+    columns = {c: t for c, t in FIELDS[record_type or name].items() if c not in drop}
+    return Table("raw", name, {**columns, **(extra or {}), "raw": "json"}, "day" if day else None)
+
+
+DAILY_USAGE = raw_table("daily_usage")
+USAGE_EVENTS = raw_table("usage_events")
+AI_COMMITS = raw_table("ai_commits")
+AI_CHANGES = raw_table("ai_changes", drop=("files",))
+AI_CHANGE_FILES = Table(
+    "raw",
+    "ai_change_files",
+    {
+        "day": "date",
+        "change_id": "str",
+        "file_name": "str",
+        "file_extension": "str",
+        "lines_added": "int",
+        "lines_deleted": "int",
+    },
+)
+AUDIT_LOGS = raw_table("audit_logs")
+SNAPSHOT = {"snapshot_at": "datetime"}
+TEAM_MEMBERS = raw_table("team_members", extra=SNAPSHOT, day=False)
+SPEND_SNAPSHOTS = raw_table(
+    "spend_snapshots", "spend", extra={**SNAPSHOT, "subscription_cycle_start": "datetime"}, day=False
+)
+REPO_BLOCKLISTS = raw_table("repo_blocklists", extra=SNAPSHOT, day=False)
+
+Fetch = Callable[[CursorClient, date, date], Iterable[Page]]
+Split = Callable[[list[dict[str, Any]]], dict[Table, list[dict[str, Any]]]]
+
+
+def _api_metadata(client: CursorClient) -> dict[str, Any]:
+    by_endpoint = dict(sorted(client.stats.requests.items()))
+    return {
+        "api_requests": sum(by_endpoint.values()),
+        "api_requests_by_endpoint": dg.MetadataValue.json(by_endpoint),
+        "api_pages": client.stats.pages,
+        "api_retries": client.stats.retries,
+    }
+
+
+def load_days(
+    context: dg.AssetExecutionContext,
+    cursor_api: CursorApiResource,
+    duckdb: DuckDBResource,
+    table: Table,
+    fetch: Fetch,
+    split: Split | None = None,
+    children: tuple[Table, ...] = (),
+) -> dg.MaterializeResult:
+    """Fetch the run's partition range page by page into staging, then replace it in DuckDB.
+
+    `split` turns a page into rows for `table` and its `children` tables (default: all rows
+    go to `table`)."""
+    start, end = window_days(context)
+    tables = [table, *children]
+    with Staging(tables) as staging, cursor_api.get_client() as client:
+        for page in fetch(client, start, end):
+            parts = {table: page.records} if split is None else split(page.records)
+            for target, rows in parts.items():
+                staging.append(target, rows)
+        context.log.info(
+            f"Fetched {staging.row_counts[table.fqn]} rows for {start}..{end} "
+            f"in {client.stats.pages} pages"
+        )
+        with duckdb.get_connection() as conn:
+            inserted = staging.publish(conn, (start, end))
+            sample = preview(conn, table, (start, end))
+        api = _api_metadata(client)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": inserted[table.fqn],
+            **{f"rows_{t.name}": n for t, n in ((t, inserted[t.fqn]) for t in tables) if t != table},
+            **api,
+            "window_start": start.isoformat(),
+            "window_end": end.isoformat(),
+            "days": (end - start).days + 1,
+            "preview": dg.MetadataValue.md(sample),
+            "dagster/column_schema": column_schema(table),
+        }
+    )
+
+
+def load_snapshot(
+    cursor_api: CursorApiResource,
+    duckdb: DuckDBResource,
+    table: Table,
+    fetch: Callable[[CursorClient], tuple[list[dict[str, Any]], dict[str, Any]]],
+) -> dg.MaterializeResult:
+    """Append one snapshot (all rows stamped with the same snapshot_at) to a history table."""
+    snapshot_at = datetime.now(timezone.utc)
+    with Staging([table]) as staging, cursor_api.get_client() as client:
+        rows, extra = fetch(client)
+        staging.append(table, [{**r, **extra, "snapshot_at": snapshot_at} for r in rows])
+        with duckdb.get_connection() as conn:
+            inserted = staging.publish(conn, None)
+            sample = preview(conn, table, None, where=f"snapshot_at = '{snapshot_at.replace(tzinfo=None)}'")
+        api = _api_metadata(client)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": inserted[table.fqn],
+            **api,
+            "snapshot_at": snapshot_at.isoformat(),
+            "preview": dg.MetadataValue.md(sample),
+            "dagster/column_schema": column_schema(table),
+        }
+    )
+
+
+def _partitioned(name: str, **kwargs: Any):
+    return dg.asset(
+        key=["raw", name],
+        group_name=GROUP,
+        partitions_def=daily_partitions,
+        backfill_policy=backfill_policy,
+        kinds=KINDS,
+        pool=f"cursor_api_{name}",
+        **kwargs,
+    )
+
+
+def _snapshot(name: str):
+    return dg.asset(key=["raw", name], group_name=GROUP, kinds=KINDS, pool=f"cursor_api_{name}")
+
+
+@_partitioned("daily_usage")
+def daily_usage(
+    context: dg.AssetExecutionContext, cursor_api: CursorApiResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """One row per user and UTC day from `POST /teams/daily-usage-data`: activity flag, lines
+    added and accepted, tab and suggestion accepts, requests by feature, most-used model and
+    extensions. A backfill costs ceil(days / max_days_per_request) API calls."""
+    return load_days(context, cursor_api, duckdb, DAILY_USAGE, CursorClient.daily_usage)
+
+
+@_partitioned("usage_events")
+def usage_events(
+    context: dg.AssetExecutionContext, cursor_api: CursorApiResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """Every billable request from `POST /teams/filtered-usage-events`: time, user, model,
+    billing kind, request cost, charged cents and token usage. Streamed 1,000 events a page to
+    disk, so memory does not grow with the size of a day."""
+    return load_days(context, cursor_api, duckdb, USAGE_EVENTS, CursorClient.usage_events)
+
+
+@_partitioned("ai_commits")
+def ai_commits(
+    context: dg.AssetExecutionContext, cursor_api: CursorApiResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """Commits with their AI attribution from `GET /analytics/ai-code/commits` (Enterprise):
+    lines added by Tab, by Composer/agent and by hand, per repository and branch, dated by
+    commit time. Commit hashes can repeat (amended or re-ingested commits); all rows are kept."""
+    return load_days(context, cursor_api, duckdb, AI_COMMITS, CursorClient.ai_commits)
+
+
+def _split_changes(records: list[dict[str, Any]]) -> dict[Table, list[dict[str, Any]]]:
+    files = [
+        {**f, "day": r["day"], "change_id": r["change_id"]} for r in records for f in r["files"] or ()
+    ]
+    return {AI_CHANGES: records, AI_CHANGE_FILES: files}
+
+
+@_partitioned("ai_changes")
+def ai_changes(
+    context: dg.AssetExecutionContext, cursor_api: CursorApiResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """Accepted AI edits from `GET /analytics/ai-code/changes` (Enterprise): source (TAB or
+    COMPOSER), model and lines, one row per change; the files each change touched land in the
+    child table raw.ai_change_files (file name omitted under privacy mode)."""
+    return load_days(
+        context,
+        cursor_api,
+        duckdb,
+        AI_CHANGES,
+        CursorClient.ai_changes,
+        _split_changes,
+        children=(AI_CHANGE_FILES,),
+    )
+
+
+@_partitioned("audit_logs")
+def audit_logs(
+    context: dg.AssetExecutionContext, cursor_api: CursorApiResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """Team audit events from `GET /teams/audit-logs`: who did what (logins, settings and
+    member changes), when and from which IP address."""
+    return load_days(context, cursor_api, duckdb, AUDIT_LOGS, CursorClient.audit_logs)
+
+
+@_snapshot("team_members")
+def team_members(cursor_api: CursorApiResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Snapshots of `GET /teams/members`: every member with role and removal flag, stamped with
+    `snapshot_at`. History is kept; the latest snapshot is the current team."""
+    return load_snapshot(cursor_api, duckdb, TEAM_MEMBERS, lambda c: (c.team_members(), {}))
+
+
+def _spend(client: CursorClient) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    report = client.spend()
+    return report.records, {"subscription_cycle_start": report.extra["subscription_cycle_start"]}
+
+
+@_snapshot("spend_snapshots")
+def spend_snapshots(cursor_api: CursorApiResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Snapshots of `POST /teams/spend` for the current billing cycle: one row per member per
+    snapshot with on-demand spend (`spend_cents`), total spend including included usage
+    (`overall_spend_cents`), limits, and the cycle start."""
+    return load_snapshot(cursor_api, duckdb, SPEND_SNAPSHOTS, _spend)
+
+
+@_snapshot("repo_blocklists")
+def repo_blocklists(cursor_api: CursorApiResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Snapshots of `GET /settings/repo-blocklists/repos`: each blocked repository URL with the
+    glob patterns Cursor ignores in it."""
+    return load_snapshot(cursor_api, duckdb, REPO_BLOCKLISTS, lambda c: (c.repo_blocklists(), {}))
+
+
+PARTITIONED_TABLES = {
+    "daily_usage": DAILY_USAGE,
+    "usage_events": USAGE_EVENTS,
+    "ai_commits": AI_COMMITS,
+    "ai_changes": AI_CHANGES,
+    "audit_logs": AUDIT_LOGS,
+}
+partitioned_raw_assets = [daily_usage, usage_events, ai_commits, ai_changes, audit_logs]
+snapshot_raw_assets = [team_members, spend_snapshots, repo_blocklists]

@@ -1,0 +1,207 @@
+"""The `cursor-analytics` command: demo, simulate, check-connection."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import threading
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+
+from cursor_analytics.resources import DEFAULT_BASE_URL, DEFAULT_DB_PATH
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Cursor team analytics on Dagster and DuckDB."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535), help="Port (0 = any free port).")
+@click.option("--seed", default=7, show_default=True, type=int, help="Seed of the simulated team.")
+@click.option("--users", default=40, show_default=True, type=click.IntRange(1, 100_000), help="Team size.")
+@click.option("--days", default=120, show_default=True, type=click.IntRange(1, 3650), help="Days of history.")
+@click.option("--minute-seconds", default=60.0, show_default=True, type=click.FloatRange(0.01), help="Length of a rate-limit minute (scale the clock for demos and benchmarks).")
+@click.option("--no-rate-limits", is_flag=True, help="Serve without rate limits.")
+@click.option("--legacy", is_flag=True, help="Serve the older documented variants (90-day range, numeric ids, kindLabel, ...).")
+@click.option("--not-enterprise", is_flag=True, help="Refuse the Enterprise-only endpoints (AI code, analytics, audit logs).")
+def simulate(host, port, seed, users, days, minute_seconds, no_rate_limits, legacy, not_enterprise) -> None:
+    """Serve a simulated Cursor API with a seeded team until interrupted."""
+    from cursor_analytics.simulator import Simulator, Variants
+
+    sim = Simulator(
+        seed=seed,
+        users=users,
+        days=days,
+        host=host,
+        port=port,
+        variants=Variants.legacy() if legacy else Variants(),
+        rate_limits=not no_rate_limits,
+        minute_seconds=minute_seconds,
+        enterprise=not not_enterprise,
+    )
+    sim.start()
+    click.echo(f"Simulated Cursor API for a team of {users} at {sim.base_url}")
+    click.echo(f"  export CURSOR_API_BASE_URL={sim.base_url}")
+    click.echo(f"  export CURSOR_API_KEY={sim.api_key}")
+    click.echo("Press Ctrl-C to stop.")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+
+
+@main.command("check-connection")
+@click.option("--base-url", envvar="CURSOR_API_BASE_URL", default=DEFAULT_BASE_URL, show_default=True, help="API base URL (env CURSOR_API_BASE_URL).")
+def check_connection(base_url: str) -> None:
+    """Check that CURSOR_API_KEY reaches your team's data: ok, invalid_credentials or no_resources."""
+    from cursor_analytics.cursor_api import CursorClient, InvalidCredentialsError
+
+    key = os.environ.get("CURSOR_API_KEY", "")
+    if not key:
+        raise click.UsageError("CURSOR_API_KEY is not set: export your Cursor team API key (crsr_...).")
+    try:
+        with CursorClient(key, base_url=base_url, max_attempts=2) as client:
+            result = client.check_connection()
+    except (InvalidCredentialsError, ValueError) as exc:
+        click.echo(f"invalid_credentials: {exc}")
+        sys.exit(1)
+    click.echo(f"{result.status}: {result.message}")
+    sys.exit(0 if result.status == "ok" else 1)
+
+
+def _prepare_dagster_home() -> Path:
+    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists() and Path("dagster.yaml").exists():
+        shutil.copy("dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+@main.command()
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 365), help="UTC days to load, ending today.")
+@click.option("--users", default=40, show_default=True, type=click.IntRange(1, 10_000), help="Size of the simulated team.")
+@click.option("--seed", default=7, show_default=True, type=int, help="Seed of the simulated team.")
+@click.option("--db", envvar="CURSOR_ANALYTICS_DB", default=DEFAULT_DB_PATH, show_default=True, help="DuckDB file (env CURSOR_ANALYTICS_DB).")
+def demo(days: int, users: int, seed: int, db: str) -> None:
+    """Start the simulator, materialize every asset for the last DAYS days through Dagster into
+    DuckDB and the local Dagster instance, and print a summary."""
+    from cursor_analytics.simulator import Simulator
+
+    home = _prepare_dagster_home()
+    today = datetime.now(timezone.utc).date()
+    start = today - timedelta(days=days - 1)
+    with Simulator(seed=seed, users=users, days=max(days, 60), minute_seconds=1.0) as sim:
+        os.environ.update(
+            CURSOR_API_KEY=sim.api_key,
+            CURSOR_API_BASE_URL=sim.base_url,
+            CURSOR_ANALYTICS_DB=db,
+        )
+        click.echo(f"Simulated Cursor API for a team of {users} at {sim.base_url}")
+        click.echo(f"Loading {start} .. {today} into {db} (Dagster home {home}) ...")
+        run_demo_jobs(start, today)
+    click.echo()
+    click.echo(summary(db, start, today))
+    click.echo()
+    click.echo("Browse the runs, partitions and metadata: make ui  (then open http://127.0.0.1:3000)")
+
+
+def run_demo_jobs(start: date, end: date, rate_limit_window_seconds: float = 1.0) -> None:
+    """Run the daily job over [start, end] as one range run, then the snapshot job, in-process
+    against the persistent Dagster instance."""
+    import dagster as dg
+
+    from cursor_analytics.definitions import defs
+
+    run_config = {
+        "resources": {
+            "cursor_api": {
+                "config": {
+                    "api_key": {"env": "CURSOR_API_KEY"},
+                    "base_url": {"env": "CURSOR_API_BASE_URL"},
+                    # the demo's simulator runs its rate-limit clock 60x faster
+                    "rate_limit_window_seconds": rate_limit_window_seconds,
+                }
+            }
+        },
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+    }
+    instance = dg.DagsterInstance.get()
+    daily = defs.resolve_job_def("cursor_daily_job").execute_in_process(
+        run_config=run_config,
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": start.isoformat(),
+            "dagster/asset_partition_range_end": end.isoformat(),
+        },
+        raise_on_error=True,
+    )
+    snapshot = defs.resolve_job_def("cursor_snapshot_job").execute_in_process(
+        run_config=run_config, instance=instance, raise_on_error=True
+    )
+    click.echo(f"Runs {daily.run_id[:8]} (daily, {start}..{end}) and {snapshot.run_id[:8]} (snapshots) succeeded.")
+
+
+def summary(db: str, start: date, end: date) -> str:
+    """A readable summary of the window, read back from the metric tables."""
+    import duckdb
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    with duckdb.connect(db, read_only=True) as conn:
+        team = conn.execute(
+            """
+            SELECT max(active_users), avg(active_users),
+                   sum(tabs_accepted) / NULLIF(sum(tabs_shown), 0),
+                   sum(accepts) / NULLIF(sum(accepts) + sum(rejects), 0),
+                   sum(accepted_lines_added) / NULLIF(sum(total_lines_added), 0),
+                   sum(charged_cents) / NULLIF(sum(active_users), 0)
+            FROM analytics.team_daily_metrics WHERE day BETWEEN ? AND ?
+            """,
+            [start, end],
+        ).fetchone()
+        models = conn.execute(
+            """
+            SELECT model, sum(requests) AS requests, sum(requests) / sum(sum(requests)) OVER () AS share
+            FROM analytics.model_usage_daily WHERE day BETWEEN ? AND ?
+            GROUP BY model ORDER BY requests DESC, model LIMIT 5
+            """,
+            [start, end],
+        ).fetchall()
+        seats = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE NOT idle_28d), "
+            "list(email ORDER BY email) FILTER (WHERE idle_28d) FROM analytics.seat_utilization"
+        ).fetchone()
+        ai_share = conn.execute(
+            "SELECT sum(ai_lines_added) / NULLIF(sum(total_lines_added), 0) "
+            "FROM analytics.ai_code_share_daily WHERE day BETWEEN ? AND ?",
+            [start, end],
+        ).fetchone()[0]
+    peak, mean, tab, suggestion, line, spend = team
+    idle = seats[2] or []
+    lines = [
+        f"Cursor usage {start} .. {end}",
+        f"  active users per day      peak {peak or 0}, mean {mean or 0:.1f}",
+        f"  tab acceptance rate       {pct(tab)}",
+        f"  suggestion acceptance     {pct(suggestion)}",
+        f"  line acceptance rate      {pct(line)}",
+        f"  AI share of committed     {pct(ai_share)}",
+        f"  spend per active user-day ${(spend or 0) / 100:.2f}",
+        "  top models                " + ", ".join(f"{m} {pct(s)}" for m, _, s in models),
+        f"  seats                     {seats[0]} members, {seats[1]} active in 28 days, {len(idle)} idle",
+    ]
+    if idle:
+        lines.append("  idle seats                " + ", ".join(idle))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

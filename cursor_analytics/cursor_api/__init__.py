@@ -1,0 +1,58 @@
+"""A plain Python client of Cursor's team APIs (no Dagster): paced, retried, tolerant.
+
+    from cursor_analytics.cursor_api import CursorClient
+    with CursorClient(api_key) as client:
+        for page in client.usage_events(date(2025, 1, 1), date(2025, 1, 31)):
+            ...  # page.records: normalised dicts with the keys of FIELDS["usage_events"]
+
+See docs/interfaces.md for the full surface and shared/cursor-api.md for the API contract.
+"""
+
+from .client import (
+    DEFAULT_BASE_URL,
+    DEFAULT_RATE_LIMITS,
+    KEY_PREFIXES,
+    ConnectionCheck,
+    CursorClient,
+    Page,
+    RequestStats,
+    split_days,
+)
+from .errors import (
+    BadRequestError,
+    CursorApiError,
+    CursorConnectionError,
+    InsufficientAccessError,
+    InvalidCredentialsError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    UnexpectedResponseError,
+)
+from .etag import EtagCache
+from .pacing import SlidingWindowLimiter
+from .records import FIELDS, normalise
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_RATE_LIMITS",
+    "FIELDS",
+    "KEY_PREFIXES",
+    "BadRequestError",
+    "ConnectionCheck",
+    "CursorApiError",
+    "CursorClient",
+    "CursorConnectionError",
+    "EtagCache",
+    "InsufficientAccessError",
+    "InvalidCredentialsError",
+    "NotFoundError",
+    "Page",
+    "RateLimitError",
+    "RequestStats",
+    "ServerError",
+    "SlidingWindowLimiter",
+    "UnexpectedResponseError",
+    "normalise",
+    "split_days",
+]

@@ -1,0 +1,76 @@
+"""Materialization metadata shared by raw and metric assets: previews and column schemas."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+from cursor_analytics.warehouse import SQL_TYPES, Table
+
+PREVIEW_ROWS = 5
+PREVIEW_WIDTH = 8  # columns; the raw JSON column is never previewed
+
+
+def markdown_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    if not rows:
+        return "_no rows_"
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return "" if value is None else str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def preview(
+    conn: duckdb.DuckDBPyConnection,
+    table: Table | str,
+    window: tuple[date, date] | None,
+    where: str | None = None,
+    day_column: str = "day",
+) -> str:
+    """The first rows of a table (within the window) as a markdown table."""
+    fqn = table.fqn if isinstance(table, Table) else table
+    columns = [
+        r[0]
+        for r in conn.execute(f"DESCRIBE {fqn}").fetchall()
+        if r[0] not in ("raw", "_loaded_at")
+    ][:PREVIEW_WIDTH]
+    clauses, params = [], []
+    if window is not None:
+        clauses.append(f'"{day_column}" BETWEEN ? AND ?')
+        params += list(window)
+    if where:
+        clauses.append(where)
+    sql = f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in columns)} FROM {fqn}"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    rows = conn.execute(f"{sql} LIMIT {PREVIEW_ROWS}", params).fetchall()
+    return markdown_table(columns, rows)
+
+
+def column_schema(table: Table) -> dg.TableSchema:
+    columns = {**{c: SQL_TYPES[k] for c, k in table.columns.items()}, "_loaded_at": "TIMESTAMP"}
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, sql_type, description=table.descriptions.get(name))
+            for name, sql_type in columns.items()
+        ]
+    )
+
+
+def table_column_schema(conn: duckdb.DuckDBPyConnection, fqn: str, descriptions=None) -> dg.TableSchema:
+    """Column schema read from DuckDB (for derived tables whose shape comes from SQL)."""
+    descriptions = descriptions or {}
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(r[0], r[1], description=descriptions.get(r[0]))
+            for r in conn.execute(f"DESCRIBE {fqn}").fetchall()
+        ]
+    )
