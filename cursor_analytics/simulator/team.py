@@ -414,7 +414,7 @@ class Team:
         self._revisions: dict[date, int] = {}
         self._lock = threading.Lock()
         self._plans = _LRU(512)
-        self._user_slots = _LRU(256)
+        self._slots_cache = _LRU(256)
         self._code = _LRU(512)
         self._audit = _LRU(512)
         self._first_ordinal = self.first_day.toordinal()
@@ -858,7 +858,7 @@ class Team:
             lo, hi = plan.starts[ui], plan.starts[ui + 1]
             return sorted((a_inv * (k - b)) % n for k in range(lo, hi))
 
-        return self._user_slots.get((plan.day, plan.rev, plan.hours, ui), make)
+        return self._slots_cache.get((plan.day, plan.rev, plan.hours, ui), make)
 
     def event_segments(
         self, start_ms: int, end_ms: int, member: Member | None = None, only_member: bool = False
