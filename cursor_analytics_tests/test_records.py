@@ -67,8 +67,14 @@ def test_int_refuses_fractions_but_reads_text():
 
 @pytest.mark.parametrize(
     "value",
-    ["2025-01-02T03:04:05Z", "2025-01-02T03:04:05.000Z", "2025-01-02T04:04:05+01:00",
-     1735787045000, "1735787045000", "2025-01-02T03:04:05"],
+    [
+        "2025-01-02T03:04:05Z",
+        "2025-01-02T03:04:05.000Z",
+        "2025-01-02T04:04:05+01:00",
+        1735787045000,
+        "1735787045000",
+        "2025-01-02T03:04:05",
+    ],
 )
 def test_datetimes_are_utc_aware(value):
     assert to_datetime(value) == datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
@@ -112,8 +118,13 @@ def test_usage_event_variants():
         "isChargeable": True,
         "isHeadless": False,
         "chargedCents": 1.25,
-        "tokenUsage": {"inputTokens": 10, "outputTokens": 20, "cacheWriteTokens": 0,
-                       "cacheReadTokens": 5, "totalCents": 1.25},
+        "tokenUsage": {
+            "inputTokens": 10,
+            "outputTokens": 20,
+            "cacheWriteTokens": 0,
+            "cacheReadTokens": 5,
+            "totalCents": 1.25,
+        },
     }
     out = normalise("usage_events", event, endpoint=EP)
     assert out["kind"] == "Usage-based"
@@ -122,30 +133,55 @@ def test_usage_event_variants():
     assert (out["input_tokens"], out["output_tokens"], out["cache_read_tokens"]) == (10, 20, 5)
     assert out["charged_cents"] == 1.25 and out["requests_costs"] == 0.5
     assert out["discount_percent_off"] is None and out["conversation_id"] is None
-    no_tokens = normalise("usage_events", {"timestamp": 1735787045000, "kind": "Included in Business",
-                                           "isTokenBasedCall": False}, endpoint=EP)
+    no_tokens = normalise(
+        "usage_events",
+        {"timestamp": 1735787045000, "kind": "Included in Business", "isTokenBasedCall": False},
+        endpoint=EP,
+    )
     assert no_tokens["kind"] == "Included in Business" and no_tokens["input_tokens"] is None
 
 
 def test_members_and_spend_legacy_shapes():
-    member = normalise("team_members", {"name": "A", "email": "a@x.com", "role": "owner"}, endpoint=EP)
+    member = normalise(
+        "team_members", {"name": "A", "email": "a@x.com", "role": "owner"}, endpoint=EP
+    )
     assert member["user_id"] is None and member["is_removed"] is None
     numeric = normalise("team_members", {"id": 7, "email": "a@x.com"}, endpoint=EP)
     assert numeric["user_id"] == "7"
-    spend = normalise("spend", {"spendCents": 1234, "fastPremiumRequests": 3, "name": "A",
-                                "email": "a@x.com", "role": "member",
-                                "hardLimitOverrideDollars": 0}, endpoint=EP)
+    spend = normalise(
+        "spend",
+        {
+            "spendCents": 1234,
+            "fastPremiumRequests": 3,
+            "name": "A",
+            "email": "a@x.com",
+            "role": "member",
+            "hardLimitOverrideDollars": 0,
+        },
+        endpoint=EP,
+    )
     assert spend["spend_cents"] == 1234.0 and spend["overall_spend_cents"] is None
     assert spend["monthly_limit_dollars"] is None
 
 
 def test_ai_commits_from_json_and_csv_agree():
     json_commit = {
-        "commitHash": "abc123", "userId": "user_1", "userEmail": "a@x.com", "repoName": "api",
-        "branchName": "main", "isPrimaryBranch": True, "totalLinesAdded": 10,
-        "totalLinesDeleted": 2, "tabLinesAdded": 3, "tabLinesDeleted": 0,
-        "composerLinesAdded": 4, "composerLinesDeleted": 1, "nonAiLinesAdded": None,
-        "nonAiLinesDeleted": 1, "message": "fix", "commitTs": "2025-01-02T03:04:05Z",
+        "commitHash": "abc123",
+        "userId": "user_1",
+        "userEmail": "a@x.com",
+        "repoName": "api",
+        "branchName": "main",
+        "isPrimaryBranch": True,
+        "totalLinesAdded": 10,
+        "totalLinesDeleted": 2,
+        "tabLinesAdded": 3,
+        "tabLinesDeleted": 0,
+        "composerLinesAdded": 4,
+        "composerLinesDeleted": 1,
+        "nonAiLinesAdded": None,
+        "nonAiLinesDeleted": 1,
+        "message": "fix",
+        "commitTs": "2025-01-02T03:04:05Z",
         "createdAt": "2025-01-02T03:10:00Z",
     }
     text = (
@@ -163,25 +199,46 @@ def test_ai_commits_from_json_and_csv_agree():
 
 
 def test_ai_changes_files_from_metadata_and_metadata_json():
-    change = {"changeId": "c1", "userId": 5, "source": "TAB", "model": "", "totalLinesAdded": 3,
-              "totalLinesDeleted": 0, "createdAt": "2025-01-02T00:00:00Z",
-              "metadata": [{"fileExtension": ".py", "linesAdded": 3, "linesDeleted": 0}]}
+    change = {
+        "changeId": "c1",
+        "userId": 5,
+        "source": "TAB",
+        "model": "",
+        "totalLinesAdded": 3,
+        "totalLinesDeleted": 0,
+        "createdAt": "2025-01-02T00:00:00Z",
+        "metadata": [{"fileExtension": ".py", "linesAdded": 3, "linesDeleted": 0}],
+    }
     out = normalise("ai_changes", change, endpoint=EP)
-    assert out["files"] == [{"file_name": None, "file_extension": "py", "lines_added": 3,
-                             "lines_deleted": 0}]
+    assert out["files"] == [
+        {"file_name": None, "file_extension": "py", "lines_added": 3, "lines_deleted": 0}
+    ]
     assert out["model"] is None and out["user_id"] == "5"
-    row = {"change_id": "c1", "user_id": "5", "user_email": "", "source": "TAB", "model": "",
-           "total_lines_added": "3", "total_lines_deleted": "0",
-           "created_at": "2025-01-02T00:00:00Z",
-           "metadata_json": '[{"fileName": "a.py", "fileExtension": "py", "linesAdded": 3, "linesDeleted": 0}]'}
+    row = {
+        "change_id": "c1",
+        "user_id": "5",
+        "user_email": "",
+        "source": "TAB",
+        "model": "",
+        "total_lines_added": "3",
+        "total_lines_deleted": "0",
+        "created_at": "2025-01-02T00:00:00Z",
+        "metadata_json": '[{"fileName": "a.py", "fileExtension": "py", "linesAdded": 3, "linesDeleted": 0}]',
+    }
     out = normalise("ai_changes", row, endpoint=EP)
     assert out["files"][0]["file_name"] == "a.py" and out["total_lines_added"] == 3
 
 
 def test_missing_identifying_field_names_endpoint_and_field():
     with pytest.raises(UnexpectedResponseError) as info:
-        normalise("ai_commits", {"commitTs": "2025-01-02T00:00:00Z"}, endpoint="/analytics/ai-code/commits")
+        normalise(
+            "ai_commits",
+            {"commitTs": "2025-01-02T00:00:00Z"},
+            endpoint="/analytics/ai-code/commits",
+        )
     assert "commitHash" in str(info.value) and "/analytics/ai-code/commits" in str(info.value)
     with pytest.raises(UnexpectedResponseError) as info:
-        normalise("usage_events", {"timestamp": "yesterday"}, endpoint="/teams/filtered-usage-events")
+        normalise(
+            "usage_events", {"timestamp": "yesterday"}, endpoint="/teams/filtered-usage-events"
+        )
     assert "timestamp" in str(info.value)

@@ -9,6 +9,7 @@ so a caller can stream a day of a million events without the client holding them
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import logging
@@ -19,7 +20,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 from typing import IO, Any, Literal
 from urllib.parse import quote, urlencode
 
@@ -69,6 +71,17 @@ DEFAULT_RATE_LIMITS: dict[str, int] = {
     "/analytics/ai-code/changes.csv": 20,
     "/analytics/team/*": 100,
     "/analytics/by-user/*": 50,
+}
+
+# The older documented limits (some plans still have them): pass as rate_limits.
+LEGACY_RATE_LIMITS: dict[str, int] = {
+    **DEFAULT_RATE_LIMITS,
+    "/teams/filtered-usage-events": 20,
+    "/teams/user-spend-limit": 60,
+    "/analytics/ai-code/commits": 5,
+    "/analytics/ai-code/commits.csv": 5,
+    "/analytics/ai-code/changes": 5,
+    "/analytics/ai-code/changes.csv": 5,
 }
 
 AI_CODE_KINDS = ("commits", "changes")
@@ -127,6 +140,20 @@ class ConnectionCheck:
         return self.status == "ok"
 
 
+class _Secret:
+    """Holds the API key; shows as <redacted> in any repr, str or vars() dump."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+
 @dataclass
 class _Reply:
     status_code: int
@@ -150,6 +177,19 @@ def split_days(start: date, end: date, max_days: int) -> list[tuple[date, date]]
         chunks.append((lo, hi))
         lo = hi + timedelta(days=1)
     return chunks
+
+
+def _checked_range(method):
+    """Validate (start, end) when a ranged read is called, not when its first page is asked for."""
+
+    @functools.wraps(method)
+    def wrapper(self, start, end, *args, **kwargs):
+        start, end = _as_date(start, "start"), _as_date(end, "end")
+        if start > end:
+            raise ValueError(f"start ({start}) is after end ({end})")
+        return method(self, start, end, *args, **kwargs)
+
+    return wrapper
 
 
 def _as_date(value: Any, name: str) -> date:
@@ -208,7 +248,7 @@ class CursorClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         key = api_key.strip() if isinstance(api_key, str) else ""
-        self._api_key = key
+        self._api_key = _Secret(key)
         self._key_ok = bool(key) and key.startswith(KEY_PREFIXES) and len(key) > 5
         self._key_fingerprint = hashlib.sha256(key.encode()).hexdigest()[:12]
 
@@ -219,12 +259,15 @@ class CursorClient:
         self.page_size = _check_int("page_size", page_size, 1, 1000)
         self.audit_page_size = _check_int("audit_page_size", audit_page_size, 1, 500)
         self.rate_limits = dict(DEFAULT_RATE_LIMITS if rate_limits is None else rate_limits)
+        if not rate_limit_window_seconds > 0:
+            raise ValueError(
+                f"rate_limit_window_seconds must be positive, got {rate_limit_window_seconds!r}"
+            )
         self.rate_limit_window_seconds = float(rate_limit_window_seconds)
+        # {} = no pacing (e.g. a simulator without limits, or a proxy that paces for us)
         self._pacer = (
             Pacer(self.rate_limits, self.rate_limit_window_seconds) if self.rate_limits else None
         )
-        if not self.rate_limits and rate_limit_window_seconds <= 0:
-            raise ValueError("rate_limit_window_seconds must be positive")
         self.stats = RequestStats()
         self._stats_lock = threading.Lock()
         self._retry = RetryPolicy(max_attempts, backoff_base_seconds, on_retry=self._on_retry)
@@ -266,11 +309,15 @@ class CursorClient:
         path = "/teams/members"
         reply = self._call("GET", path)
         records = normalise_all(
-            "team_members", _key(reply.data, "teamMembers", path, list), endpoint=path, key="teamMembers"
+            "team_members",
+            _key(reply.data, "teamMembers", path, list),
+            endpoint=path,
+            key="teamMembers",
         )
         self._count_page()
         return records
 
+    @_checked_range
     def daily_usage(self, start: date, end: date) -> Iterator[Page]:
         """Per user and day counters, one Page per request (13 requests for 365 days at 30;
         pages are over users, page_size users each, so a team under 1000 needs no second page)."""
@@ -318,6 +365,7 @@ class CursorClient:
             extra={"subscription_cycle_start": cycle_start, "total_members": total_members},
         )
 
+    @_checked_range
     def usage_events(
         self, start: date, end: date, *, user_id: str | None = None, email: str | None = None
     ) -> Iterator[Page]:
@@ -340,11 +388,17 @@ class CursorClient:
         path = "/teams/filtered-usage-events"
         total = 0
         for lo, hi in split_days(start, end, self.max_days_per_request):
-            body = {"startDate": day_start_ms(lo), "endDate": day_end_ms(hi), "page": 1, "pageSize": 1}
+            body = {
+                "startDate": day_start_ms(lo),
+                "endDate": day_end_ms(hi),
+                "page": 1,
+                "pageSize": 1,
+            }
             reply = self._call("POST", path, json_body=body)
             total += _key(reply.data, "totalUsageEventsCount", path, int)
         return total
 
+    @_checked_range
     def audit_logs(
         self,
         start: date,
@@ -377,8 +431,9 @@ class CursorClient:
         path = "/settings/repo-blocklists/repos"
         reply = self._call("GET", path)
         self._count_page()
-        return normalise_all("repo_blocklists", _key(reply.data, "repos", path, list),
-                             endpoint=path, key="repos")
+        return normalise_all(
+            "repo_blocklists", _key(reply.data, "repos", path, list), endpoint=path, key="repos"
+        )
 
     def upsert_repo_blocklists(self, repos: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Replace the patterns of the listed repository URLs (others stay untouched)."""
@@ -392,14 +447,18 @@ class CursorClient:
                 raise ValueError(f"patterns of {repo['url']} must be a list of glob strings")
             payload.append({"url": repo["url"], "patterns": list(patterns)})
         reply = self._call("POST", path, json_body={"repos": payload})
-        return normalise_all("repo_blocklists", _key(reply.data, "repos", path, list),
-                             endpoint=path, key="repos")
+        return normalise_all(
+            "repo_blocklists", _key(reply.data, "repos", path, list), endpoint=path, key="repos"
+        )
 
     def delete_repo_blocklist(self, repo_id: str) -> None:
         if not repo_id:
             raise ValueError("repo_id must be a non-empty string")
-        self._call("DELETE", f"/settings/repo-blocklists/repos/{quote(str(repo_id), safe='')}",
-                   expect="none")
+        self._call(
+            "DELETE",
+            f"/settings/repo-blocklists/repos/{quote(str(repo_id), safe='')}",
+            expect="none",
+        )
 
     def set_user_spend_limit(self, email: str, dollars: int | None) -> dict[str, Any]:
         """Set a member's spend limit in whole dollars (0 = a $0 limit, None = no limit)."""
@@ -410,7 +469,9 @@ class CursorClient:
             raise ValueError(f"dollars must not be negative, got {dollars}")
         if not email:
             raise ValueError("email must be a member's email address")
-        reply = self._call("POST", path, json_body={"userEmail": email, "spendLimitDollars": dollars})
+        reply = self._call(
+            "POST", path, json_body={"userEmail": email, "spendLimitDollars": dollars}
+        )
         outcome = _key(reply.data, "outcome", path, str)
         message = self._redact(str(reply.data.get("message") or ""))
         if outcome != "success":
@@ -423,7 +484,9 @@ class CursorClient:
             )
         return {"outcome": outcome, "message": message}
 
-    def remove_member(self, *, user_id: str | None = None, email: str | None = None) -> dict[str, Any]:
+    def remove_member(
+        self, *, user_id: str | None = None, email: str | None = None
+    ) -> dict[str, Any]:
         """Remove a member by exactly one of user_id or email."""
         path = "/teams/remove-member"
         if (user_id is None) == (email is None):
@@ -443,18 +506,22 @@ class CursorClient:
 
     # ------------------------------------------------------------ AI Code Tracking API
 
+    @_checked_range
     def ai_commits(self, start: date, end: date, *, user: str | None = None) -> Iterator[Page]:
         """Commits (dated by commitTs) with their AI line counts, page by page."""
         return self._ai_code("commits", "ai_commits", start, end, user)
 
+    @_checked_range
     def ai_changes(self, start: date, end: date, *, user: str | None = None) -> Iterator[Page]:
         """AI changes (dated by createdAt) with their files, page by page."""
         return self._ai_code("changes", "ai_changes", start, end, user)
 
+    @_checked_range
     def ai_commits_csv(self, start: date, end: date, *, user: str | None = None) -> Iterator[Page]:
         """The CSV export of commits, streamed and cut into Pages of page_size rows."""
         return self._ai_code_csv("commits", "ai_commits", start, end, user)
 
+    @_checked_range
     def ai_changes_csv(self, start: date, end: date, *, user: str | None = None) -> Iterator[Page]:
         """The CSV export of changes (metadata_json parsed into `files`), in Pages."""
         return self._ai_code_csv("changes", "ai_changes", start, end, user)
@@ -466,7 +533,12 @@ class CursorClient:
         path = f"/analytics/ai-code/{kind}"
         total = 0
         for lo, hi in split_days(start, end, self.max_days_per_request):
-            params = {"startDate": day_start_iso(lo), "endDate": day_end_iso(hi), "page": 1, "pageSize": 1}
+            params = {
+                "startDate": day_start_iso(lo),
+                "endDate": day_end_iso(hi),
+                "page": 1,
+                "pageSize": 1,
+            }
             reply = self._call("GET", path, params=params, etag=True)
             total += _key(reply.data, "totalCount", path, int)
         return total
@@ -480,7 +552,10 @@ class CursorClient:
 
             def fetch(page: int, params=params) -> _Reply:
                 return self._call(
-                    "GET", path, params={**params, "page": page, "pageSize": self.page_size}, etag=True
+                    "GET",
+                    path,
+                    params={**params, "page": page, "pageSize": self.page_size},
+                    etag=True,
                 )
 
             yield from self._pages(path, record_type, (lo, hi), fetch, _ai_code_envelope)
@@ -500,7 +575,8 @@ class CursorClient:
                 for row in reader:
                     if None in row:  # more values than header columns
                         raise UnexpectedResponseError(
-                            f"CSV row {reader.line_num} has more values than the header has columns",
+                            f"CSV line {reader.line_num} has more values than the header "
+                            "has columns",
                             endpoint=path,
                         )
                     batch.append(normalise(record_type, row, endpoint=path))
@@ -512,8 +588,9 @@ class CursorClient:
                     number += 1
                     yield self._csv_page(path, batch, number, (lo, hi), reply.not_modified)
             except csv.Error as exc:
-                raise UnexpectedResponseError(f"the CSV body could not be read: {exc}",
-                                              endpoint=path) from None
+                raise UnexpectedResponseError(
+                    f"the CSV body could not be read: {exc}", endpoint=path
+                ) from None
             finally:
                 reply.csv_file.close()
 
@@ -563,7 +640,8 @@ class CursorClient:
                 return ConnectionCheck(
                     "invalid_credentials",
                     f"{self.base_url} rejected the API key (HTTP 401): check CURSOR_API_KEY; "
-                    "create a key in Cursor's dashboard under Settings > Advanced > Admin API keys.",
+                    "create a key in Cursor's dashboard under Settings > Advanced > "
+                    "Admin API keys.",
                 )
             except InsufficientAccessError:
                 refused.append(name)
@@ -577,7 +655,8 @@ class CursorClient:
                         "there is nothing to load: check that it is the right team's key.",
                     )
                 return ConnectionCheck(
-                    "ok", f"Connected to {self.base_url}: the key reads a team of {len(active)} members."
+                    "ok",
+                    f"Connected to {self.base_url}: the key reads a team of {len(active)} members.",
                 )
             return ConnectionCheck(
                 "ok",
@@ -728,13 +807,16 @@ class CursorClient:
         except httpx.UnsupportedProtocol as exc:
             _close(spool)
             raise CursorConnectionError(
-                f"the base URL {self.base_url!r} is not an http(s) URL", endpoint=endpoint,
-                retryable=False, hint="Set base_url to https://api.cursor.com",
+                f"the base URL {self.base_url!r} is not an http(s) URL",
+                endpoint=endpoint,
+                retryable=False,
+                hint="Set base_url to https://api.cursor.com",
             ) from exc
         except httpx.TimeoutException as exc:
             _close(spool)
             raise CursorConnectionError(
-                f"no answer within the timeout ({type(exc).__name__})", endpoint=endpoint,
+                f"no answer within the timeout ({type(exc).__name__})",
+                endpoint=endpoint,
                 hint="Check the network, or raise the timeout",
             ) from exc
         except httpx.TransportError as exc:
@@ -758,7 +840,8 @@ class CursorClient:
 
         if status == 304 and cached is None:
             raise UnexpectedResponseError(
-                "304 Not Modified to a request that was not conditional", endpoint=endpoint,
+                "304 Not Modified to a request that was not conditional",
+                endpoint=endpoint,
                 status_code=status,
             )
         if status == 304:
@@ -771,7 +854,10 @@ class CursorClient:
             if cache_key and response.headers.get("ETag"):
                 body_text = self._spooled_text(spool) if expect == "csv" else response.text
                 if body_text is not None:
-                    self.etag_cache[cache_key] = {"etag": response.headers["ETag"], "body": body_text}
+                    self.etag_cache[cache_key] = {
+                        "etag": response.headers["ETag"],
+                        "body": body_text,
+                    }
             if expect == "csv":
                 assert spool is not None
                 spool.seek(0)
@@ -785,8 +871,9 @@ class CursorClient:
             return self._decode(response.text, status, endpoint, expect)
         raise self._error(response, endpoint, method)
 
-    def _decode(self, text: str, status: int, endpoint: str, expect: str,
-                not_modified: bool = False) -> _Reply:
+    def _decode(
+        self, text: str, status: int, endpoint: str, expect: str, not_modified: bool = False
+    ) -> _Reply:
         if expect == "csv":
             spool = tempfile.SpooledTemporaryFile(
                 max_size=8 * 1024 * 1024, mode="w+", encoding="utf-8", newline=""
@@ -798,7 +885,8 @@ class CursorClient:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise UnexpectedResponseError(
-                f"the body is cut off or not JSON ({exc.msg} at character {exc.pos} of {len(text)})",
+                f"the body is cut off or not JSON ({exc.msg} at character {exc.pos} "
+                f"of {len(text)})",
                 endpoint=endpoint,
                 status_code=status,
                 retryable=True,
@@ -834,16 +922,16 @@ class CursorClient:
             ("/daily-usage-data", "/filtered-usage-events", "/spend")
         )
         if status == 401 and isinstance(body, dict) and body.get("code") == "error":
-            return InsufficientAccessError("the team's plan does not include this endpoint", **common)
+            return InsufficientAccessError(
+                "the team's plan does not include this endpoint", **common
+            )
         if status == 401:
             return InvalidCredentialsError("the API key was rejected", **common)
         if status == 403:
-            hint = (
-                "Writes need an admin API key: ask a team admin for one"
-                if is_write
-                else None
+            hint = "Writes need an admin API key: ask a team admin for one" if is_write else None
+            return InsufficientAccessError(
+                "the key may not read this endpoint", hint=hint, **common
             )
-            return InsufficientAccessError("the key may not read this endpoint", hint=hint, **common)
         if status == 400:
             text = (server_message or "").lower()
             hint = None
@@ -862,7 +950,8 @@ class CursorClient:
             return ServerError("the server failed", retry_after=retry_after, **common)
         if 300 <= status < 400:
             return UnexpectedResponseError(
-                f"unexpected redirect to {response.headers.get('Location')!r}", **common,
+                f"unexpected redirect to {response.headers.get('Location')!r}",
+                **common,
                 hint="Set base_url to the API's address (https://api.cursor.com)",
             )
         return CursorApiError(f"unexpected HTTP status {status}", **common)
@@ -870,7 +959,8 @@ class CursorClient:
     # ------------------------------------------------------------ helpers
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "<redacted>") if self._api_key else text
+        key = self._api_key.value
+        return text.replace(key, "<redacted>") if key else text
 
     def _cache_key(self, path: str, params: Mapping[str, Any] | None) -> str:
         query = urlencode(sorted((params or {}).items()))
@@ -1017,7 +1107,9 @@ def _audit_envelope(data: Any, path: str) -> _Envelope:
     )
 
 
-def _check_progress(path: str, page: int, items: list[Any], previous: str | None, more: bool) -> str:
+def _check_progress(
+    path: str, page: int, items: list[Any], previous: str | None, more: bool
+) -> str:
     """Refuse an empty page that announces more, and a page identical to the one before."""
     if more and not items:
         raise UnexpectedResponseError(
@@ -1027,9 +1119,7 @@ def _check_progress(path: str, page: int, items: list[Any], previous: str | None
         json.dumps(items, sort_keys=True, default=str).encode()
     ).hexdigest()
     if items and fingerprint == previous:
-        raise UnexpectedResponseError(
-            f"page {page} repeats page {page - 1}", endpoint=path
-        )
+        raise UnexpectedResponseError(f"page {page} repeats page {page - 1}", endpoint=path)
     return fingerprint
 
 

@@ -73,7 +73,8 @@ class InsufficientAccessError(CursorApiError):
 
     default_hint = (
         "The key is valid but its team cannot read this endpoint: ask a team admin for an "
-        "Enterprise plan (AI Code Tracking, Analytics, audit logs) or for a key with the needed scope"
+        "Enterprise plan (AI Code Tracking, Analytics, audit logs) or for a key with the "
+        "needed scope"
     )
 
 

@@ -411,8 +411,12 @@ _TOKEN_USAGE = {
     "discount_percent_off": ("discountPercentOff", to_float),
 }
 
-_DAY_FROM = {"usage_events": "timestamp", "ai_commits": "commit_ts", "ai_changes": "created_at",
-             "audit_logs": "timestamp"}
+_DAY_FROM = {
+    "usage_events": "timestamp",
+    "ai_commits": "commit_ts",
+    "ai_changes": "created_at",
+    "audit_logs": "timestamp",
+}
 
 
 def _first(raw: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:

@@ -18,6 +18,7 @@ import json
 import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,6 +61,9 @@ LEGACY_RATE_LIMITS: dict[str, int] = {
     "/analytics/ai-code/changes.csv": 5,
 }
 
+#: The request log keeps the most recent requests only (a long-running server stays bounded).
+REQUEST_LOG_SIZE = 200_000
+
 UNAUTHORIZED = {"error": "Unauthorized", "message": "Invalid API key"}
 FORBIDDEN = {"error": "Forbidden", "message": "Enterprise access required"}
 TOO_MANY = {"error": "Too Many Requests", "message": "Rate limit exceeded. Please try again later."}
@@ -81,11 +85,13 @@ class RequestRecord:
 
 
 class RateLimiter:
-    """Fixed windows of `window` seconds (aligned to the epoch), one counter per endpoint."""
+    """Fixed windows of `window` seconds, counted from the limiter's creation; one counter per
+    endpoint path (templated paths such as the blocklist DELETE share one counter)."""
 
     def __init__(self, limits: dict[str, int], window: float) -> None:
         self.limits = dict(limits)
         self.window = window
+        self.origin = time.time()
         self._counts: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
@@ -101,8 +107,8 @@ class RateLimiter:
     def hit(self, path: str, template: str) -> tuple[bool, float]:
         """Count one request; (allowed, end of the current window as epoch seconds)."""
         now = time.time()
-        idx = int(now // self.window)
-        window_end = (idx + 1) * self.window
+        idx = int((now - self.origin) // self.window)
+        window_end = self.origin + (idx + 1) * self.window
         limit = self.limit_for(path, template)
         if limit is None:
             return True, window_end
@@ -129,6 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "CursorSimulator/1.0"
     timeout = 60  # idle keep-alive connections end eventually
+    disable_nagle_algorithm = True  # headers and body go out at once: no delayed-ACK stalls
 
     def _dispatch(self) -> None:
         self.server.simulator._serve(self)  # type: ignore[attr-defined]
@@ -189,11 +196,15 @@ class Simulator:
         self.state_lock = threading.RLock()
         self.blocklists: list[dict[str, Any]] = self._seed_blocklists()
         self._repo_counter = 0
-        self._requests: list[RequestRecord] = []
+        self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
         self._log_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
+
+    def __repr__(self) -> str:
+        state = "running" if self._server is not None else "stopped"
+        return f"Simulator(seed={self.seed}, users={self.team.n_users}, days={self.team.days}, {self.base_url}, {state})"
 
     # ---- configuration ------------------------------------------------------------------------
 
@@ -330,7 +341,6 @@ class Simulator:
             resp = self._respond(req)
         except Exception as exc:  # a bug in the simulator: answer 500, keep serving
             resp = self._error(500, {"error": "Internal Server Error", "message": f"simulator error: {exc!r}"})
-        self._send(h, resp)
         try:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
@@ -346,6 +356,7 @@ class Simulator:
         )
         with self._log_lock:
             self._requests.append(record)
+        self._send(h, resp)  # logged first: a client that has its answer sees it counted
 
     def _send(self, h: BaseHTTPRequestHandler, resp: Response) -> None:
         if resp.fault == "drop" or (resp.fault == "truncate" and len(resp.body) < 2):

@@ -414,7 +414,7 @@ class Team:
         self._revisions: dict[date, int] = {}
         self._lock = threading.Lock()
         self._plans = _LRU(512)
-        self._slots_cache = _LRU(256)
+        self._slots_cache = _LRU(64)
         self._code = _LRU(512)
         self._audit = _LRU(512)
         self._first_ordinal = self.first_day.toordinal()
@@ -835,6 +835,11 @@ class Team:
                 "cacheReadTokens": _part(cell.cache_read_tokens, c, mi, (kk + 4 * _STRIDE) & _MASK),
                 "totalCents": _cents(cost),
             }
+            u3 = _unit(ek ^ 0x77)
+            if u3 < 0.04:
+                rec["tokenUsage"]["discountPercentOff"] = 20 if u3 < 0.01 else 10
+            if cell.kind == KIND_USAGE and u3 > 0.7:
+                rec["cursorTokenFee"] = _cents(cost // 5)
         u2 = _unit(ek ^ 0x1234)
         if headless:
             if u2 < 0.5:
