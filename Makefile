@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: demo test ui bench install clean
+.PHONY: demo test ui bench install chromium screenshots clean
 
 install: $(BIN)/.installed
 
@@ -21,8 +21,24 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/cursor-analytics demo --days 30 --users 40
 
+# --dist loadfile: all tests of a file on one worker, so a module's fixture (a demo, a running
+# `dagster dev`, materialized days) is built once, not once per worker.
 test: install
-	$(BIN)/pytest -n 2 -q -p no:cacheprovider
+	bash .ci/install-chromium || echo "Chromium could not be installed: test_ui.py will fail and say so."
+	$(BIN)/pytest -n 2 --dist loadfile -q -p no:cacheprovider
+
+# The UI test's browser: Debian's chromium package, installed by apt-get when missing.
+chromium:
+	bash .ci/install-chromium
+
+# The README's screenshots: the UI test, saving its pictures into docs/screenshots/.
+screenshots: install chromium
+	CURSOR_ANALYTICS_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest -q -p no:cacheprovider cursor_analytics_tests/test_ui.py
+
+# Benchmarks against the API's rate-limit floor, memory and metric scale: writes bench/RESULTS.md
+# (about 45 minutes on 2 cores; `$(BIN)/python -m bench --help` for subsets).
+bench: install
+	$(BIN)/python -m bench
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml

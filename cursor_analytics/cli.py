@@ -1,4 +1,4 @@
-"""The `cursor-analytics` command: demo, simulate, check-connection."""
+"""The `cursor-analytics` command: demo, simulate, check-connection, spend-limits, blocklists."""
 
 from __future__ import annotations
 
@@ -11,12 +11,22 @@ from pathlib import Path
 
 import click
 
-from cursor_analytics.resources import DEFAULT_BASE_URL, DEFAULT_DB_PATH
+try:  # loading the commands reads settings such as CURSOR_ANALYTICS_START_DATE
+    from cursor_analytics.governance.commands import blocklists_cli, spend_limits_cli
+except ValueError as exc:
+    if not getattr(exc, "setting", None):  # partitions.SettingError: one line, no traceback
+        raise
+    sys.exit(f"Error: {exc}")
+from cursor_analytics.resources import DEFAULT_BASE_URL, DEFAULT_DB_PATH, check_base_url
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Cursor team analytics on Dagster and DuckDB."""
+
+
+main.add_command(spend_limits_cli)
+main.add_command(blocklists_cli)
 
 
 @main.command()
@@ -57,8 +67,25 @@ def simulate(host, port, seed, users, days, minute_seconds, no_rate_limits, lega
         sim.stop()
 
 
+def _valid_base_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return check_base_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def _writable_db(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from cursor_analytics.warehouse import WarehousePathError, check_database_path
+
+    try:
+        check_database_path(value)
+    except WarehousePathError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
 @main.command("check-connection")
-@click.option("--base-url", envvar="CURSOR_API_BASE_URL", default=DEFAULT_BASE_URL, show_default=True, help="API base URL (env CURSOR_API_BASE_URL).")
+@click.option("--base-url", envvar="CURSOR_API_BASE_URL", default=DEFAULT_BASE_URL, show_default=True, callback=_valid_base_url, help="API base URL (env CURSOR_API_BASE_URL).")
 def check_connection(base_url: str) -> None:
     """Check that CURSOR_API_KEY reaches your team's data: ok, invalid_credentials or no_resources."""
     from cursor_analytics.cursor_api import CursorClient, InvalidCredentialsError
@@ -89,10 +116,17 @@ def _prepare_dagster_home() -> Path:
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 365), help="UTC days to load, ending today.")
 @click.option("--users", default=40, show_default=True, type=click.IntRange(1, 10_000), help="Size of the simulated team.")
 @click.option("--seed", default=7, show_default=True, type=int, help="Seed of the simulated team.")
-@click.option("--db", envvar="CURSOR_ANALYTICS_DB", default=DEFAULT_DB_PATH, show_default=True, help="DuckDB file (env CURSOR_ANALYTICS_DB).")
+@click.option("--db", envvar="CURSOR_ANALYTICS_DB", default=DEFAULT_DB_PATH, show_default=True, callback=_writable_db, help="DuckDB file (env CURSOR_ANALYTICS_DB).")
 def demo(days: int, users: int, seed: int, db: str) -> None:
     """Start the simulator, materialize every asset for the last DAYS days through Dagster into
     DuckDB and the local Dagster instance, and print a summary."""
+    from cursor_analytics.partitions import daily_partitions
+
+    if daily_partitions.start.date() > datetime.now(timezone.utc).date() - timedelta(days=days - 1):
+        raise click.UsageError(
+            f"CURSOR_ANALYTICS_START_DATE={daily_partitions.start.date()} is after the first day "
+            "the demo loads: unset it, or lower --days."
+        )
     from cursor_analytics.simulator import Simulator
 
     home = _prepare_dagster_home()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from cursor_analytics.assets import metrics, raw
+from cursor_analytics.assets import budget, metrics, raw
 from cursor_analytics.partitions import daily_partitions
 
 daily_assets = dg.AssetSelection.assets(
     *raw.partitioned_raw_assets, *metrics.partitioned_metric_assets
 )
 snapshot_assets = dg.AssetSelection.assets(
-    *raw.snapshot_raw_assets, *metrics.snapshot_metric_assets
+    *raw.snapshot_raw_assets, *metrics.snapshot_metric_assets, *budget.assets
 )
 
 cursor_daily_job = dg.define_asset_job(

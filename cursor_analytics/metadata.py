@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from cursor_analytics.columns import describe
 from cursor_analytics.warehouse import SQL_TYPES, Table
 
 PREVIEW_ROWS = 5
@@ -56,18 +57,22 @@ def preview(
 
 
 def column_schema(table: Table) -> dg.TableSchema:
+    """The table's declared columns with their descriptions (`Table.descriptions`, else
+    columns.py)."""
     columns = {**{c: SQL_TYPES[k] for c, k in table.columns.items()}, "_loaded_at": "TIMESTAMP"}
+    descriptions = {**describe(table.fqn), **table.descriptions}
     return dg.TableSchema(
         columns=[
-            dg.TableColumn(name, sql_type, description=table.descriptions.get(name))
+            dg.TableColumn(name, sql_type, description=descriptions.get(name))
             for name, sql_type in columns.items()
         ]
     )
 
 
 def table_column_schema(conn: duckdb.DuckDBPyConnection, fqn: str, descriptions=None) -> dg.TableSchema:
-    """Column schema read from DuckDB (for derived tables whose shape comes from SQL)."""
-    descriptions = descriptions or {}
+    """Column schema read from DuckDB (for derived tables whose shape comes from SQL), with the
+    column descriptions of columns.py unless `descriptions` are given."""
+    descriptions = descriptions or describe(fqn)
     return dg.TableSchema(
         columns=[
             dg.TableColumn(r[0], r[1], description=descriptions.get(r[0]))

@@ -4,8 +4,9 @@ backfills request-minimal."""
 from __future__ import annotations
 
 import os
+import re
 import warnings
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
@@ -14,22 +15,43 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 DEFAULT_START_DATE = "2025-01-01"
+EARLIEST_START_DATE = date(2020, 1, 1)
 START_DATE_ENV = "CURSOR_ANALYTICS_START_DATE"
+
+
+class SettingError(ValueError):
+    """A setting read from the environment while the code location loads is invalid."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 def start_date() -> str:
     """The first partition, from CURSOR_ANALYTICS_START_DATE (YYYY-MM-DD, default 2025-01-01)."""
     value = os.environ.get(START_DATE_ENV, "").strip() or DEFAULT_START_DATE
     try:
-        parsed = date.fromisoformat(value)
+        # Only YYYY-MM-DD: fromisoformat alone would also take 20250601 or 2025-W22-1.
+        parsed = date.fromisoformat(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else None
     except ValueError:
-        raise ValueError(
+        parsed = None
+    if parsed is None:
+        raise SettingError(
+            START_DATE_ENV,
             f"{START_DATE_ENV}={value!r} is not a date: set it to the first UTC day to load, "
             f"as YYYY-MM-DD (for example {DEFAULT_START_DATE})."
-        ) from None
-    if parsed > datetime.utcnow().date():
-        raise ValueError(
+        )
+    if parsed > datetime.now(timezone.utc).date():
+        raise SettingError(
+            START_DATE_ENV,
             f"{START_DATE_ENV}={value!r} is in the future: set it to a past UTC day, as YYYY-MM-DD."
+        )
+    if parsed < EARLIEST_START_DATE:
+        raise SettingError(
+            START_DATE_ENV,
+            f"{START_DATE_ENV}={value!r} is before {EARLIEST_START_DATE}: Cursor's team APIs hold "
+            "no data that old (and every day would become a partition); set a later UTC day, as "
+            "YYYY-MM-DD."
         )
     return parsed.isoformat()
 

@@ -4,13 +4,19 @@ environment (see the README's configuration reference)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
-from pydantic import Field
+from pydantic import ConfigDict, Field, field_validator
 
-from cursor_analytics.cursor_api import CursorClient
+from cursor_analytics.cursor_api import DEFAULT_RATE_LIMITS, CursorClient
+from cursor_analytics.warehouse import LOCK_TIMEOUT_SECONDS, check_database_path, connect
 
 DEFAULT_BASE_URL = "https://api.cursor.com"
 DEFAULT_DB_PATH = "data/cursor.duckdb"
@@ -24,8 +30,12 @@ class CursorApiResource(dg.ConfigurableResource):
     environment variable it comes from.
     """
 
+    # Validation errors never echo an input: a mistyped key must not reach a log.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     api_key: str = Field(
-        description="Team API key (starts with crsr_ or key_). Pass dg.EnvVar('CURSOR_API_KEY')."
+        description="Team API key (starts with crsr_ or key_). Pass dg.EnvVar('CURSOR_API_KEY').",
+        repr=False,
     )
     base_url: str = Field(default=DEFAULT_BASE_URL, description="API base URL, with scheme.")
     max_days_per_request: int = Field(
@@ -51,9 +61,68 @@ class CursorApiResource(dg.ConfigurableResource):
         default=1.0, description="First retry delay; doubles each attempt (1, 2, 4, 8, 16 s)."
     )
 
-    def get_client(self) -> CursorClient:
-        from cursor_analytics.cursor_api import DEFAULT_RATE_LIMITS
+    # Field checks run when the resource is built (a literal value: at load) and again when a
+    # run resolves its environment variables and run config: before any request. Values read
+    # from an environment variable are checked once resolved.
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _check_base_url(cls, value: Any) -> Any:
+        return value if _from_env(value) else check_base_url(value)
 
+    @field_validator("max_days_per_request", mode="before")
+    @classmethod
+    def _check_max_days(cls, value: Any) -> Any:
+        return _whole_number(value, "max_days_per_request", 1, 90, "30 in the current docs, up to 90 on older plans")
+
+    @field_validator("page_size", mode="before")
+    @classmethod
+    def _check_page_size(cls, value: Any) -> Any:
+        return _whole_number(value, "page_size", 1, 1000, "the API maximum, 1000, is the default")
+
+    @field_validator("max_attempts", mode="before")
+    @classmethod
+    def _check_max_attempts(cls, value: Any) -> Any:
+        return _whole_number(value, "max_attempts", 1, 20, "6 by default")
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _check_rate_limits(cls, value: Any) -> Any:
+        if _from_env(value) or value is None:
+            return value
+        expected = (
+            "rate_limits must map endpoint paths to whole numbers of requests per window "
+            "(at least 1), such as {'/teams/filtered-usage-events': 20}"
+        )
+        if not isinstance(value, dict):
+            raise ValueError(f"{expected}; got {value!r}")
+        for path, limit in value.items():
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise ValueError(f"{expected}; the key {path!r} is not a path starting with /")
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise ValueError(f"{expected}; got {limit!r} for {path!r}")
+        return value
+
+    @field_validator("rate_limit_window_seconds", "timeout_seconds", mode="before")
+    @classmethod
+    def _check_positive_seconds(cls, value: Any, info: Any) -> Any:
+        return _seconds(value, info.field_name, positive=True)
+
+    @field_validator("backoff_base_seconds", mode="before")
+    @classmethod
+    def _check_backoff(cls, value: Any) -> Any:
+        return _seconds(value, "backoff_base_seconds", positive=False)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # The key itself is never echoed: only the variable it should come from.
+        key = (self.api_key or "").strip()
+        if not key.startswith(("crsr_", "key_")) or len(key) <= 5:
+            raise ValueError(
+                "api_key (CURSOR_API_KEY) must be a Cursor team API key starting with crsr_ or "
+                "key_ (the value given does not; it is not shown): create one in Cursor's "
+                "dashboard under Settings > Advanced > Admin API keys. No request was sent."
+            )
+
+    def get_client(self) -> CursorClient:
         return CursorClient(
             self.api_key,
             base_url=self.base_url,
@@ -65,6 +134,80 @@ class CursorApiResource(dg.ConfigurableResource):
             max_attempts=self.max_attempts,
             backoff_base_seconds=self.backoff_base_seconds,
         )
+
+
+def check_base_url(value: Any) -> str:
+    """The API base URL, which must be http(s) with a host; else a ValueError saying so."""
+    parts = urlsplit(str(value).strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            "base_url (CURSOR_API_BASE_URL) must be an http:// or https:// URL with a host, "
+            f"such as {DEFAULT_BASE_URL}; got {value!r}"
+        )
+    return str(value).strip()
+
+
+def _from_env(value: Any) -> bool:
+    """An unresolved dg.EnvVar / EnvVar.int: checked once the run resolves it."""
+    return hasattr(value, "env_var_name")
+
+
+def _whole_number(value: Any, field: str, low: int, high: int, note: str) -> Any:
+    if _from_env(value):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{field} must be a whole number from {low} to {high} ({note}); got {value!r}")
+    return value
+
+
+def _seconds(value: Any, field: str, *, positive: bool) -> Any:
+    if _from_env(value):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = None
+    if isinstance(value, bool) or number is None or number != number or (number <= 0 if positive else number < 0):
+        bound = "greater than 0" if positive else "0 or more"
+        raise ValueError(f"{field} must be a number of seconds {bound}; got {value!r}")
+    return value
+
+
+class WarehouseResource(DuckDBResource):
+    """The DuckDB warehouse file: a DuckDBResource whose connections wait (with bounded
+    retries) while another process holds the file, then fail naming that process; its path is
+    checked before a run touches the API."""
+
+    lock_timeout_seconds: float = Field(
+        default=LOCK_TIMEOUT_SECONDS,
+        description="How long to wait for another process (a parallel run, a notebook) to "
+        "release the DuckDB file before failing.",
+    )
+
+    @field_validator("lock_timeout_seconds", mode="before")
+    @classmethod
+    def _check_lock_timeout(cls, value: Any) -> Any:
+        return _seconds(value, "lock_timeout_seconds", positive=False)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        check_database_path(self.database)
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        path = check_database_path(self.database)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = connect(
+            self.database,
+            config={"custom_user_agent": "dagster", **self.connection_config},
+            lock_timeout_seconds=self.lock_timeout_seconds,
+        )
+        try:
+            yield conn
+        finally:
+            conn.close()
 
 
 def _env_or_default(name: str, default: str) -> str | dg.EnvVar:
@@ -79,11 +222,12 @@ def database_path() -> str:
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
-    database_path()  # create the folder of the DuckDB file
+    # The DuckDB file's folder is created by WarehouseResource when a run first writes, after
+    # its path was checked: a bad CURSOR_ANALYTICS_DB fails the run clearly, not the load.
     return {
         "cursor_api": CursorApiResource(
             api_key=dg.EnvVar("CURSOR_API_KEY"),
             base_url=_env_or_default("CURSOR_API_BASE_URL", DEFAULT_BASE_URL),
         ),
-        "duckdb": DuckDBResource(database=_env_or_default("CURSOR_ANALYTICS_DB", DEFAULT_DB_PATH)),
+        "duckdb": WarehouseResource(database=_env_or_default("CURSOR_ANALYTICS_DB", DEFAULT_DB_PATH)),
     }

@@ -31,6 +31,7 @@ METRICS = [
     "model_usage_daily",
     "spend_per_user",
     "seat_utilization",
+    "spend_budget",
 ]
 
 

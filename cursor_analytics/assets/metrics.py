@@ -7,12 +7,14 @@ so re-deriving a day after its raw data changed replaces exactly that day.
 """
 
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from cursor_analytics import charts, finality
 from cursor_analytics.assets import raw
 from cursor_analytics.metadata import preview, table_column_schema
 from cursor_analytics.partitions import backfill_policy, daily_partitions, window_days
@@ -25,6 +27,8 @@ from cursor_analytics.warehouse import (
 
 GROUP = "cursor_metrics"
 KINDS = {"duckdb", "sql"}
+# Who answers questions about these numbers (Dagster owners: emails or team:<name>).
+OWNERS = ["team:engineering-analytics"]
 TRAILING_28 = dg.TimeWindowPartitionMapping(start_offset=-27, end_offset=0)
 
 
@@ -38,7 +42,8 @@ def _headline(conn, sql: str, params: dict[str, Any] | None = None) -> dict[str,
     row = cursor.fetchone()
     names = [d[0] for d in cursor.description]
     return {
-        name: (dg.MetadataValue.float(float(v)) if isinstance(v, float) else v)
+        # floats rounded to 4 decimals: readable in the UI, plotted over partitions
+        name: (dg.MetadataValue.float(round(float(v), 4)) if isinstance(v, float) else v)
         for name, v in zip(names, row or ())
         if v is not None
     }
@@ -51,22 +56,26 @@ def derive_days(
     select_sql: str,
     sources: Sequence[Table],
     headline_sql: str | None = None,
+    chart: Callable[[Any, date], dg.MetadataValue] | None = None,
 ) -> dg.MaterializeResult:
-    """Recompute analytics.<name> for the run's partition range from `select_sql`."""
+    """Recompute analytics.<name> for the run's partition range from `select_sql`; `chart`
+    draws the table up to the range's last day (charts.py)."""
     start, end = window_days(context)
     fqn = f"analytics.{name}"
     with duckdb.get_connection() as conn:
-        for table in sources:
+        for table in (*sources, finality.PARTITION_FINALITY):
             ensure_table(conn, table)
-        rows = replace_days_from_sql(conn, fqn, select_sql, (start, end))
+        rows = replace_days_from_sql(conn, fqn, finality.with_finality(select_sql), (start, end))
         headline = (
             _headline(conn, headline_sql, {"start": start, "end": end}) if headline_sql else {}
         )
         metadata = {
             "dagster/row_count": rows,
+            **finality.finality_metadata(conn, start, end),
             "window_start": start.isoformat(),
             "window_end": end.isoformat(),
             **headline,
+            **({"chart": chart(conn, end)} if chart else {}),
             "preview": dg.MetadataValue.md(preview(conn, fqn, (start, end))),
             "dagster/column_schema": table_column_schema(conn, fqn),
         }
@@ -79,6 +88,7 @@ def derive_table(
     select_sql: str,
     sources: Sequence[Table],
     headline_sql: str | None = None,
+    chart: Callable[[Any], dg.MetadataValue] | None = None,
 ) -> dg.MaterializeResult:
     """Rebuild the unpartitioned analytics.<name> from `select_sql`."""
     fqn = f"analytics.{name}"
@@ -89,6 +99,7 @@ def derive_table(
         metadata = {
             "dagster/row_count": rows,
             **(_headline(conn, headline_sql) if headline_sql else {}),
+            **({"chart": chart(conn)} if chart else {}),
             "preview": dg.MetadataValue.md(preview(conn, fqn, None)),
             "dagster/column_schema": table_column_schema(conn, fqn),
         }
@@ -102,6 +113,7 @@ def _daily(name: str, deps: Sequence[Any]):
         partitions_def=daily_partitions,
         backfill_policy=backfill_policy,
         kinds=KINDS,
+        owners=OWNERS,
         pool="duckdb",
         deps=deps,
     )
@@ -179,6 +191,15 @@ FULL OUTER JOIN spend s ON u.day = s.day AND u.email = s.email
 """
 
 
+USER_DAILY_HEADLINE_SQL = """
+SELECT
+    count(DISTINCT email) FILTER (WHERE is_active) AS active_users,
+    count(DISTINCT email) AS reporting_users
+FROM analytics.user_daily_metrics
+WHERE day BETWEEN $start AND $end
+"""
+
+
 @_daily("user_daily_metrics", deps=[raw.daily_usage, raw.usage_events])
 def user_daily_metrics(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource
@@ -193,7 +214,12 @@ def user_daily_metrics(
 
     A rate whose denominator is 0 is NULL."""
     return derive_days(
-        context, duckdb, "user_daily_metrics", USER_DAILY_SQL, [raw.DAILY_USAGE, raw.USAGE_EVENTS]
+        context,
+        duckdb,
+        "user_daily_metrics",
+        USER_DAILY_SQL,
+        [raw.DAILY_USAGE, raw.USAGE_EVENTS],
+        USER_DAILY_HEADLINE_SQL,
     )
 
 
@@ -254,7 +280,13 @@ def team_daily_metrics(
 
     The headline metadata (plotted per partition in the UI) is computed over the run's range."""
     return derive_days(
-        context, duckdb, "team_daily_metrics", TEAM_DAILY_SQL, [], TEAM_WINDOW_HEADLINE_SQL
+        context,
+        duckdb,
+        "team_daily_metrics",
+        TEAM_DAILY_SQL,
+        [],
+        TEAM_WINDOW_HEADLINE_SQL,
+        chart=charts.acceptance_rate_trend,
     )
 
 
@@ -298,6 +330,22 @@ FROM team JOIN users USING (day)
 """
 
 
+ROLLING_HEADLINE_SQL = """
+SELECT
+    tab_acceptance_rate_7d,
+    tab_acceptance_rate_28d,
+    suggestion_acceptance_rate_28d,
+    line_acceptance_rate_28d,
+    active_users_7d,
+    active_users_28d,
+    charged_cents_28d
+FROM analytics.team_rolling_metrics
+WHERE day BETWEEN $start AND $end
+ORDER BY day DESC
+LIMIT 1
+"""
+
+
 @_daily(
     "team_rolling_metrics",
     deps=[
@@ -313,7 +361,9 @@ def team_rolling_metrics(
     `tab_acceptance_rate_7d = sum(tabs_accepted over 7 days) / sum(tabs_shown over 7 days)`;
     `active_users_7d` / `_28d` count distinct users active at least once in the window, and
     `charged_cents_7d` / `_28d` sum spend."""
-    return derive_days(context, duckdb, "team_rolling_metrics", ROLLING_SQL, [])
+    return derive_days(
+        context, duckdb, "team_rolling_metrics", ROLLING_SQL, [], ROLLING_HEADLINE_SQL
+    )
 
 
 # --- ai_code_share_daily -----------------------------------------------------------------------
@@ -391,13 +441,37 @@ GROUP BY 1, 2
 """
 
 
+MODEL_USAGE_HEADLINE_SQL = f"""
+WITH models AS (
+    SELECT model, sum(requests) AS requests
+    FROM analytics.model_usage_daily
+    WHERE day BETWEEN $start AND $end
+    GROUP BY model
+)
+SELECT
+    count(*) AS models,
+    sum(requests) AS requests,
+    arg_max(model, requests) AS top_model,
+    {rate("max(requests)", "sum(requests)")} AS top_model_request_share
+FROM models
+"""
+
+
 @_daily("model_usage_daily", deps=[raw.usage_events])
 def model_usage_daily(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource
 ) -> dg.MaterializeResult:
     """Per UTC day and model: requests, request cost units, charged cents, token cost and
     tokens, distinct users, and `request_share = requests / all requests that day`."""
-    return derive_days(context, duckdb, "model_usage_daily", MODEL_USAGE_SQL, [raw.USAGE_EVENTS])
+    return derive_days(
+        context,
+        duckdb,
+        "model_usage_daily",
+        MODEL_USAGE_SQL,
+        [raw.USAGE_EVENTS],
+        MODEL_USAGE_HEADLINE_SQL,
+        chart=charts.model_mix,
+    )
 
 
 # --- spend_per_user ----------------------------------------------------------------------------
@@ -454,6 +528,7 @@ LEFT JOIN lines l ON l.email = lower(s.email)
     key=["analytics", "spend_per_user"],
     group_name=GROUP,
     kinds=KINDS,
+    owners=OWNERS,
     pool="duckdb",
     deps=[raw.spend_snapshots, raw.usage_events, raw.daily_usage],
 )
@@ -474,6 +549,7 @@ def spend_per_user(duckdb: DuckDBResource) -> dg.MaterializeResult:
         [raw.SPEND_SNAPSHOTS, raw.USAGE_EVENTS, raw.DAILY_USAGE],
         "SELECT sum(spend_cents) AS cycle_spend_cents, sum(overall_spend_cents) AS cycle_overall_spend_cents, "
         "sum(projected_cycle_spend_cents) AS projected_cycle_spend_cents FROM analytics.spend_per_user",
+        chart=charts.spend_per_member,
     )
 
 
@@ -525,6 +601,7 @@ FROM analytics.seat_utilization
     key=["analytics", "seat_utilization"],
     group_name=GROUP,
     kinds=KINDS,
+    owners=OWNERS,
     pool="duckdb",
     deps=[raw.team_members, raw.daily_usage],
 )

@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from cursor_analytics import finality
 from cursor_analytics.cursor_api import FIELDS, CursorClient, Page
 from cursor_analytics.metadata import column_schema, preview
 from cursor_analytics.partitions import backfill_policy, daily_partitions, window_days
@@ -21,6 +22,8 @@ from cursor_analytics.warehouse import Staging, Table
 
 GROUP = "cursor_raw"
 KINDS = {"duckdb", "python"}
+# Who answers questions about loading Cursor's data (Dagster owners: emails or team:<name>).
+OWNERS = ["team:data-platform"]
 
 
 def raw_table(name: str, record_type: str | None = None, *, drop=(), extra=None, day=True) -> Table:
@@ -51,6 +54,7 @@ SPEND_SNAPSHOTS = raw_table(
     "spend_snapshots", "spend", extra={**SNAPSHOT, "subscription_cycle_start": "datetime"}, day=False
 )
 REPO_BLOCKLISTS = raw_table("repo_blocklists", extra=SNAPSHOT, day=False)
+SNAPSHOT_TABLES = (TEAM_MEMBERS, SPEND_SNAPSHOTS, REPO_BLOCKLISTS)
 
 Fetch = Callable[[CursorClient, date, date], Iterable[Page]]
 Split = Callable[[list[dict[str, Any]]], dict[Table, list[dict[str, Any]]]]
@@ -80,8 +84,10 @@ def load_days(
     `split` turns a page into rows for `table` and its `children` tables (default: all rows
     go to `table`)."""
     start, end = window_days(context)
+    as_of = finality.run_as_of(context)
+    verified, verifications = finality.load_verification(table.name, start, end, as_of)
     tables = [table, *children]
-    with Staging(tables) as staging, cursor_api.get_client() as client:
+    with Staging([*tables, verified]) as staging, cursor_api.get_client() as client:
         for page in fetch(client, start, end):
             parts = {table: page.records} if split is None else split(page.records)
             for target, rows in parts.items():
@@ -90,13 +96,16 @@ def load_days(
             f"Fetched {staging.row_counts[table.fqn]} rows for {start}..{end} "
             f"in {client.stats.pages} pages"
         )
+        staging.append(verified, verifications)  # published with the rows, atomically
         with duckdb.get_connection() as conn:
             inserted = staging.publish(conn, (start, end))
             sample = preview(conn, table, (start, end))
+            day_finality = finality.finality_metadata(conn, start, end, table.name)
         api = _api_metadata(client)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": inserted[table.fqn],
+            **day_finality,
             **{f"rows_{t.name}": n for t, n in ((t, inserted[t.fqn]) for t in tables) if t != table},
             **api,
             "window_start": start.isoformat(),
@@ -134,6 +143,12 @@ def load_snapshot(
     )
 
 
+def _definition_metadata(name: str) -> dict[str, Any]:
+    """The column schema of table raw.<name>, shown in the UI before the first run."""
+    tables = (DAILY_USAGE, USAGE_EVENTS, AI_COMMITS, AI_CHANGES, AUDIT_LOGS, *SNAPSHOT_TABLES)
+    return {"dagster/column_schema": column_schema(next(t for t in tables if t.name == name))}
+
+
 def _partitioned(name: str, **kwargs: Any):
     return dg.asset(
         key=["raw", name],
@@ -141,13 +156,22 @@ def _partitioned(name: str, **kwargs: Any):
         partitions_def=daily_partitions,
         backfill_policy=backfill_policy,
         kinds=KINDS,
+        owners=OWNERS,
+        metadata=_definition_metadata(name),
         pool=f"cursor_api_{name}",
         **kwargs,
     )
 
 
 def _snapshot(name: str):
-    return dg.asset(key=["raw", name], group_name=GROUP, kinds=KINDS, pool=f"cursor_api_{name}")
+    return dg.asset(
+        key=["raw", name],
+        group_name=GROUP,
+        kinds=KINDS,
+        owners=OWNERS,
+        metadata=_definition_metadata(name),
+        pool=f"cursor_api_{name}",
+    )
 
 
 @_partitioned("daily_usage")

@@ -1,0 +1,498 @@
+"""Asset checks on the raw tables, run after every load in the same run.
+
+In a partitioned run a check looks at the run's days; executed on its own (UI "Execute checks")
+it looks at the whole table, or, for the checks that compare a day with the days before it, at
+the latest day.
+
+| check | asset | severity | fails when |
+|---|---|---|---|
+| `unique_natural_key` | every raw table | ERROR | two rows share the table's natural key |
+| `non_negative_counters` | daily_usage, usage_events, ai_commits, ai_changes | ERROR | a counter is below 0 |
+| `accepted_not_above_shown` | daily_usage | ERROR | accepted tabs or lines exceed those shown or written |
+| `row_count_anomaly` | daily_usage | WARN | a day's rows deviate from the median of the 14 days before it by more than the tolerance |
+| `schema_drift` | every raw table | WARN | the API sent fields the client does not know, or documented fields that always came stopped coming |
+| `spend_reconciliation` | spend_snapshots | WARN | the cycle's summed `chargedCents` differs from `/teams/spend` (the latest snapshot taken while the events were complete) by more than the tolerance, or days of the cycle are not loaded |
+
+Natural keys: daily usage (day, user); usage events have no documented id, so the hash of the
+record as sent, per day; commits (commit_hash, repo_name, created_at), since a hash legitimately
+repeats across repositories and re-ingestions; changes `change_id`; audit events `event_id`;
+snapshots (snapshot_at, member or repository id).
+"""
+
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from cursor_analytics.assets import raw
+from cursor_analytics.cursor_api import FIELDS
+from cursor_analytics.finality import PARTITION_FINALITY, StaleDataSettings
+from cursor_analytics.fingerprints import DAILY_USAGE_SUMS
+from cursor_analytics.metadata import markdown_table
+from cursor_analytics.warehouse import Table, table_exists
+
+UNIQUE_NATURAL_KEY = "unique_natural_key"
+NON_NEGATIVE_COUNTERS = "non_negative_counters"
+ACCEPTED_NOT_ABOVE_SHOWN = "accepted_not_above_shown"
+ROW_COUNT_ANOMALY = "row_count_anomaly"
+SCHEMA_DRIFT = "schema_drift"
+SPEND_RECONCILIATION = "spend_reconciliation"
+
+BASELINE_DAYS = 14  # days before a day that row counts and field sets are compared with
+MIN_BASELINE_DAYS = 3
+SAMPLE_ROWS = 10
+
+Window = tuple[date, date] | None  # inclusive UTC days of the run; None = not a partitioned run
+
+
+@dataclass(frozen=True)
+class Outcome:
+    passed: bool
+    description: str
+    metadata: dict[str, Any]
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    description: str
+    evaluate: Callable[[duckdb.DuckDBPyConnection, Table, Window], Outcome]
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+
+
+def _where(table: Table, window: Window, extra: str | None = None) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if window is not None and table.day_column:
+        clauses.append(f'"{table.day_column}" BETWEEN ? AND ?')
+        params += list(window)
+    if extra:
+        clauses.append(extra)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _scope(table: Table, window: Window) -> str:
+    if window is not None and table.day_column:
+        return f"{window[0]}..{window[1]}" if window[0] != window[1] else window[0].isoformat()
+    return "the whole table"
+
+
+# --- uniqueness ------------------------------------------------------------------------------
+
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {
+    "daily_usage": ("day", "coalesce(user_id, lower(email))"),
+    "usage_events": ("day", "md5(CAST(raw AS VARCHAR))"),
+    "ai_commits": ("commit_hash", "repo_name", "created_at"),
+    "ai_changes": ("change_id",),
+    "audit_logs": ("event_id",),
+    "team_members": ("snapshot_at", "coalesce(user_id, lower(email))"),
+    "spend_snapshots": ("snapshot_at", "coalesce(user_id, lower(email))"),
+    "repo_blocklists": ("snapshot_at", "repo_id"),
+}
+
+
+def unique_natural_key(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) -> Outcome:
+    key = NATURAL_KEYS[table.name]
+    where, params = _where(table, window)
+    columns = ", ".join(f"{expr} AS k{i}" for i, expr in enumerate(key))
+    duplicates = conn.execute(
+        f"SELECT {columns}, count(*) AS n FROM {table.fqn}{where} GROUP BY ALL HAVING count(*) > 1 "
+        "ORDER BY n DESC",
+        params,
+    ).fetchall()
+    extra_rows = sum(row[-1] - 1 for row in duplicates)
+    return Outcome(
+        passed=not duplicates,
+        description=(
+            f"({', '.join(key)}) is unique in {_scope(table, window)}"
+            if not duplicates
+            else f"{len(duplicates)} keys of ({', '.join(key)}) repeat ({extra_rows} extra rows) "
+            f"in {_scope(table, window)}"
+        ),
+        metadata={
+            "natural_key": ", ".join(key),
+            "duplicate_keys": len(duplicates),
+            "duplicate_rows": extra_rows,
+            "duplicates": dg.MetadataValue.md(
+                markdown_table([*key, "rows"], duplicates[:SAMPLE_ROWS])
+            ),
+        },
+    )
+
+
+# --- counters --------------------------------------------------------------------------------
+
+COUNTERS: dict[str, tuple[str, ...]] = {
+    "daily_usage": DAILY_USAGE_SUMS,
+    "usage_events": (
+        "requests_costs", "charged_cents", "input_tokens", "output_tokens",
+        "cache_write_tokens", "cache_read_tokens", "total_cents",
+    ),
+    "ai_commits": tuple(c for c in FIELDS["ai_commits"] if c.endswith(("_added", "_deleted"))),
+    "ai_changes": ("total_lines_added", "total_lines_deleted"),
+}  # fmt: skip
+
+
+def non_negative_counters(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) -> Outcome:
+    columns = COUNTERS[table.name]
+    where, params = _where(table, window)
+    counts = conn.execute(
+        "SELECT " + ", ".join(f'count(*) FILTER (WHERE "{c}" < 0)' for c in columns)
+        + f" FROM {table.fqn}{where}",
+        params,
+    ).fetchone()
+    negative = {c: n for c, n in zip(columns, counts) if n}
+    return Outcome(
+        passed=not negative,
+        description=(
+            f"no negative counter in {_scope(table, window)}"
+            if not negative
+            else "negative values in " + ", ".join(f"{c} ({n} rows)" for c, n in negative.items())
+        ),
+        metadata={"columns_checked": len(columns), "negative_rows_by_column": dg.MetadataValue.json(negative)},
+    )
+
+
+ACCEPTED_PAIRS = (
+    ("total_tabs_accepted", "total_tabs_shown"),
+    ("accepted_lines_added", "total_lines_added"),
+    ("accepted_lines_deleted", "total_lines_deleted"),
+)
+
+
+def accepted_not_above_shown(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) -> Outcome:
+    where, params = _where(table, window)
+    counts = conn.execute(
+        "SELECT "
+        + ", ".join(f"count(*) FILTER (WHERE {a} > {b})" for a, b in ACCEPTED_PAIRS)
+        + f" FROM {table.fqn}{where}",
+        params,
+    ).fetchone()
+    violations = {f"{a} > {b}": n for (a, b), n in zip(ACCEPTED_PAIRS, counts) if n}
+    return Outcome(
+        passed=not violations,
+        description=(
+            f"accepted never exceeds shown/written in {_scope(table, window)}"
+            if not violations
+            else "rows where " + "; ".join(f"{rule} ({n})" for rule, n in violations.items())
+        ),
+        metadata={"violations": dg.MetadataValue.json(violations)},
+    )
+
+
+# --- row counts ------------------------------------------------------------------------------
+
+
+def _days_to_check(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) -> list[date]:
+    if window is not None:
+        return [window[0] + timedelta(days=i) for i in range((window[1] - window[0]).days + 1)]
+    latest = conn.execute(f"SELECT max(day) FROM {table.fqn}").fetchone()[0]
+    return [latest] if latest else []
+
+
+def row_count_anomaly(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) -> Outcome:
+    tolerance = StaleDataSettings.from_env().row_count_tolerance_pct
+    days = _days_to_check(conn, table, window)
+    if not days:
+        return Outcome(True, "no rows yet", {}, dg.AssetCheckSeverity.WARN)
+    counts = dict(
+        conn.execute(
+            f"SELECT day, count(*) FROM {table.fqn} WHERE day BETWEEN ? AND ? GROUP BY day",
+            [days[0] - timedelta(days=BASELINE_DAYS), days[-1]],
+        ).fetchall()
+    )
+    anomalies, compared = [], 0
+    for day in days:
+        baseline = [
+            counts[d] for i in range(1, BASELINE_DAYS + 1) if (d := day - timedelta(days=i)) in counts
+        ]
+        if len(baseline) < MIN_BASELINE_DAYS:
+            continue
+        compared += 1
+        median = statistics.median(baseline)
+        rows = counts.get(day, 0)
+        deviation = abs(rows - median) / median * 100 if median else (100.0 if rows else 0.0)
+        if deviation > tolerance:
+            anomalies.append((day.isoformat(), rows, median, f"{deviation:.0f}%"))
+    if not compared:
+        description = f"not enough history: fewer than {MIN_BASELINE_DAYS} earlier days loaded"
+    elif anomalies:
+        description = "rows deviate from the median of the previous days by more than " + (
+            f"{tolerance:g}%: " + ", ".join(f"{d} ({r} rows vs {m:g})" for d, r, m, _ in anomalies)
+        )
+    else:
+        description = f"{compared} days within {tolerance:g}% of the median of their previous days"
+    return Outcome(
+        passed=not anomalies,
+        description=description,
+        metadata={
+            "tolerance_pct": tolerance,
+            "days_compared": compared,
+            "anomalies": dg.MetadataValue.md(markdown_table(["day", "rows", "median before", "deviation"], anomalies)),
+        },
+        severity=dg.AssetCheckSeverity.WARN,
+    )
+
+
+# --- schema drift ----------------------------------------------------------------------------
+
+RECORD_TYPES = {"spend_snapshots": "spend"}
+# Documented names that are not the camelCase of a column (see cursor_api/records.py).
+ALIASES: dict[str, set[str]] = {
+    "team_members": {"id"},
+    "daily_usage": {"date"},
+    "usage_events": {"kindLabel", "tokenUsage"},
+    "spend": {"id"},
+    "ai_changes": {"metadata"},
+    "audit_logs": {"eventId", "id", "createdAt"},
+    "repo_blocklists": {"id"},
+}
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def known_fields(record_type: str) -> set[str]:
+    """Field names the client reads for a record type: each column's camelCase and snake_case
+    name, and the documented aliases."""
+    columns = FIELDS[record_type]
+    return {_camel(c) for c in columns} | set(columns) | ALIASES.get(record_type, set())
+
+
+def _field_counts(conn: duckdb.DuckDBPyConnection, table: Table, where: str, params: list[Any]) -> tuple[int, dict[str, int]]:
+    rows = conn.execute(f"SELECT count(*) FROM {table.fqn}{where}", params).fetchone()[0]
+    counts = conn.execute(
+        f"SELECT k, count(*) FROM (SELECT unnest(json_keys(raw)) AS k FROM {table.fqn}{where}) GROUP BY k",
+        params,
+    ).fetchall()
+    return rows, dict(counts)
+
+
+def schema_drift(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) -> Outcome:
+    record_type = RECORD_TYPES.get(table.name, table.name)
+    known = known_fields(record_type)
+    if table.day_column:
+        days = _days_to_check(conn, table, window)
+        if not days:
+            return Outcome(True, "no rows yet", {}, dg.AssetCheckSeverity.WARN)
+        current = (' WHERE "day" BETWEEN ? AND ?', [days[0], days[-1]])
+        before = (' WHERE "day" >= ? AND "day" < ?', [days[0] - timedelta(days=BASELINE_DAYS), days[0]])
+        scope = f"{days[0]}..{days[-1]}" if days[0] != days[-1] else days[0].isoformat()
+    else:
+        latest = conn.execute(f"SELECT max(snapshot_at) FROM {table.fqn}").fetchone()[0]
+        if latest is None:
+            return Outcome(True, "no rows yet", {}, dg.AssetCheckSeverity.WARN)
+        current = (" WHERE snapshot_at = ?", [latest])
+        before = (" WHERE snapshot_at < ? AND snapshot_at >= ?", [latest, latest - timedelta(days=7)])
+        scope = f"the snapshot of {latest.isoformat(timespec='seconds')}"
+    rows, seen = _field_counts(conn, table, *current)
+    base_rows, base_seen = _field_counts(conn, table, *before)
+    unknown = sorted(set(seen) - known)
+    # documented fields present in every earlier record that no current record carries
+    stopped = sorted(k for k, n in base_seen.items() if k in known and n == base_rows and k not in seen) if rows else []
+    problems = []
+    if unknown:
+        problems.append("fields the API sent that the client does not know: " + ", ".join(unknown))
+    if stopped:
+        problems.append("documented fields that stopped coming: " + ", ".join(stopped))
+    return Outcome(
+        passed=not problems,
+        description="; ".join(problems) + f" ({scope})" if problems else f"no drift in {scope}",
+        metadata={
+            "unknown_fields": dg.MetadataValue.text(", ".join(unknown) or "none"),
+            "stopped_fields": dg.MetadataValue.text(", ".join(stopped) or "none"),
+            "records_checked": rows,
+            "baseline_records": base_rows,
+        },
+        severity=dg.AssetCheckSeverity.WARN,
+    )
+
+
+# --- spend -----------------------------------------------------------------------------------
+
+
+def _events_complete_until(conn: duckdb.DuckDBPyConnection, cycle_start: datetime, until: date) -> tuple[datetime, list[date]]:
+    """Up to when the usage events of the cycle are complete in DuckDB (from its start, every
+    day loaded after it ended; a day loaded while in progress counts up to its load), and the
+    days of the cycle up to `until` that were never loaded."""
+    loads: dict[date, datetime] = {}
+    if table_exists(conn, PARTITION_FINALITY.fqn):
+        loads = dict(
+            conn.execute(
+                f"SELECT day, verified_at FROM {PARTITION_FINALITY.fqn} "
+                "WHERE dataset = 'usage_events' AND day BETWEEN ? AND ?",
+                [cycle_start.date(), until],
+            ).fetchall()
+        )
+    cycle_days = [cycle_start.date() + timedelta(days=i) for i in range((until - cycle_start.date()).days + 1)]
+    complete = cycle_start
+    for day in cycle_days:
+        if day not in loads:
+            break
+        day_end = datetime.combine(day + timedelta(days=1), time())
+        complete = max(complete, min(loads[day], day_end))
+        if loads[day] < day_end:
+            break
+    return complete, [d for d in cycle_days if d not in loads]
+
+
+def spend_reconciliation(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) -> Outcome:
+    """A spend snapshot of the current cycle, taken while the usage events in DuckDB were
+    complete, against the summed `chargedCents` of the events from the cycle start to it."""
+    tolerance = StaleDataSettings.from_env().spend_tolerance_pct
+    cycle_start, latest = conn.execute(
+        f"SELECT max(subscription_cycle_start), max(snapshot_at) FROM {table.fqn} "
+        f"WHERE snapshot_at = (SELECT max(snapshot_at) FROM {table.fqn})"
+    ).fetchone()
+    if latest is None or cycle_start is None:
+        return Outcome(True, "no spend snapshot with a cycle start yet", {}, dg.AssetCheckSeverity.WARN)
+    complete, missing = _events_complete_until(conn, cycle_start, latest.date())
+    snapshot_at, reported = conn.execute(
+        f"SELECT snapshot_at, sum(spend_cents) FROM {table.fqn} "
+        "WHERE subscription_cycle_start = ? AND snapshot_at <= ? "
+        "GROUP BY snapshot_at ORDER BY snapshot_at DESC LIMIT 1",
+        [cycle_start, complete],
+    ).fetchone() or (None, None)
+    metadata: dict[str, Any] = {
+        "cycle_start": cycle_start.isoformat(),
+        "events_complete_until": complete.isoformat(),
+        "tolerance_pct": tolerance,
+    }
+    if snapshot_at is None:
+        if missing:
+            why = (
+                f"the usage events of {len(missing)} day{'s' if len(missing) > 1 else ''} of the "
+                f"cycle are not loaded ({missing[0]}..{missing[-1]}); load them (cursor_daily_job)"
+            )
+        else:
+            why = (
+                f"no spend snapshot of the cycle was taken while the usage events were complete "
+                f"(until {complete.isoformat(timespec='minutes')}); the next snapshot after a load reconciles"
+            )
+        return Outcome(False, "cannot reconcile: " + why, {**metadata, "days_not_loaded": len(missing)}, dg.AssetCheckSeverity.WARN)
+    charged = 0.0
+    if table_exists(conn, raw.USAGE_EVENTS.fqn):
+        charged = float(
+            conn.execute(
+                f"SELECT coalesce(sum(charged_cents), 0) FROM {raw.USAGE_EVENTS.fqn} "
+                'WHERE "timestamp" >= ? AND "timestamp" <= ?',
+                [cycle_start, snapshot_at],
+            ).fetchone()[0]
+        )
+    reported = float(reported or 0)
+    gap = abs(charged - reported)
+    gap_pct = gap / reported * 100 if reported else (100.0 if charged else 0.0)
+    return Outcome(
+        passed=gap_pct <= tolerance,
+        description=(
+            f"summed chargedCents {charged:,.2f} vs /teams/spend {reported:,.2f} at "
+            f"{snapshot_at.isoformat(timespec='minutes')}: {gap_pct:.2f}% apart (tolerance {tolerance:g}%)"
+        ),
+        metadata={
+            **metadata,
+            "snapshot_at": snapshot_at.isoformat(),
+            "spend_cents": dg.MetadataValue.float(reported),
+            "charged_cents_from_events": dg.MetadataValue.float(charged),
+            "gap_cents": dg.MetadataValue.float(gap),
+            "gap_pct": dg.MetadataValue.float(gap_pct),
+        },
+        severity=dg.AssetCheckSeverity.WARN,
+    )
+
+
+# --- the check definitions -------------------------------------------------------------------
+
+UNIQUE = Check(UNIQUE_NATURAL_KEY, "No two rows share the table's natural key.", unique_natural_key)
+NON_NEGATIVE = Check(NON_NEGATIVE_COUNTERS, "No counter is below zero.", non_negative_counters)
+ACCEPTED = Check(
+    ACCEPTED_NOT_ABOVE_SHOWN,
+    "Accepted tab completions never exceed those shown; accepted lines never exceed the lines "
+    "added or deleted.",
+    accepted_not_above_shown,
+)
+ROW_COUNT = Check(
+    ROW_COUNT_ANOMALY,
+    f"A day's row count stays within the tolerance (CURSOR_ANALYTICS_ROW_COUNT_TOLERANCE_PCT) of "
+    f"the median of the {BASELINE_DAYS} days before it.",
+    row_count_anomaly,
+    dg.AssetCheckSeverity.WARN,
+)
+DRIFT = Check(
+    SCHEMA_DRIFT,
+    "Names the fields the API sent that the client does not know, and the documented fields "
+    "that came in every earlier record but stopped coming.",
+    schema_drift,
+    dg.AssetCheckSeverity.WARN,
+)
+SPEND = Check(
+    SPEND_RECONCILIATION,
+    "The billing cycle's summed chargedCents (usage events) matches /teams/spend within the "
+    "tolerance (CURSOR_ANALYTICS_SPEND_TOLERANCE_PCT).",
+    spend_reconciliation,
+    dg.AssetCheckSeverity.WARN,
+)
+
+CHECKS_BY_TABLE: dict[str, tuple[Table, tuple[Check, ...]]] = {
+    "daily_usage": (raw.DAILY_USAGE, (UNIQUE, NON_NEGATIVE, ACCEPTED, ROW_COUNT, DRIFT)),
+    "usage_events": (raw.USAGE_EVENTS, (UNIQUE, NON_NEGATIVE, DRIFT)),
+    "ai_commits": (raw.AI_COMMITS, (UNIQUE, NON_NEGATIVE, DRIFT)),
+    "ai_changes": (raw.AI_CHANGES, (UNIQUE, NON_NEGATIVE, DRIFT)),
+    "audit_logs": (raw.AUDIT_LOGS, (UNIQUE, DRIFT)),
+    "team_members": (raw.TEAM_MEMBERS, (UNIQUE, DRIFT)),
+    "spend_snapshots": (raw.SPEND_SNAPSHOTS, (UNIQUE, DRIFT, SPEND)),
+    "repo_blocklists": (raw.REPO_BLOCKLISTS, (UNIQUE, DRIFT)),
+}
+
+
+def run_window(context: dg.AssetCheckExecutionContext) -> Window:
+    """The run's days when it is a partitioned run (a range run, one day, or a checks-only run
+    tagged with a range), else None."""
+    if not (context.has_partition_key or context.has_partition_key_range):
+        return None
+    keys = context.partition_key_range
+    return date.fromisoformat(keys.start), date.fromisoformat(keys.end)
+
+
+def table_checks(table: Table, checks: Sequence[Check]) -> dg.AssetChecksDefinition:
+    """One step that runs `checks` on raw.<table> over one DuckDB connection."""
+    asset_key = dg.AssetKey(["raw", table.name])
+    by_name = {c.name: c for c in checks}
+
+    @dg.multi_asset_check(
+        name=f"{table.name}_checks",
+        specs=[dg.AssetCheckSpec(c.name, asset=asset_key, description=c.description) for c in checks],
+        can_subset=True,
+        pool="duckdb",
+    )
+    def _checks(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
+        window = run_window(context)
+        selected = [k.name for k in context.selected_asset_check_keys if k.asset_key == asset_key]
+        with duckdb.get_connection() as conn:
+            exists = table_exists(conn, table.fqn)
+            for name in [c.name for c in checks if c.name in selected]:
+                check = by_name[name]
+                if not exists:
+                    outcome = Outcome(True, f"{table.fqn} does not exist yet", {}, check.severity)
+                else:
+                    outcome = check.evaluate(conn, table, window)
+                yield dg.AssetCheckResult(
+                    asset_key=asset_key,
+                    check_name=name,
+                    passed=outcome.passed,
+                    severity=outcome.severity,
+                    description=outcome.description,
+                    metadata=outcome.metadata,
+                )
+
+    return _checks
+
+
+asset_checks = [table_checks(table, checks) for table, checks in CHECKS_BY_TABLE.values()]

@@ -1,0 +1,225 @@
+"""Dagster jobs that plan (by default) or apply the governance files.
+
+- `spend_limits_job`: governance/spend_limits.yaml against the latest spend snapshot.
+- `repo_blocklists_job`: governance/repo_blocklists.yaml against the live blocklists.
+
+Each job is one op whose output carries the plan as markdown metadata. It is a dry run unless
+its config says `apply: true`; an apply records every write in governance.audit_log and then
+materializes the snapshot asset that shows the effect (raw/spend_snapshots or
+raw/repo_blocklists), so the asset's history and everything downstream of it see the change.
+All governance ops share one pool, so two applies never interleave.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from cursor_analytics.assets import raw
+from cursor_analytics.governance import blocklists, spend_limits
+from cursor_analytics.governance.audit import ACTOR_ENV, AuditLog, default_actor
+from cursor_analytics.governance.files import Source
+from cursor_analytics.resources import CursorApiResource
+
+POOL = "cursor_governance"
+
+
+class SpendLimitsConfig(dg.Config):
+    path: str = Field(
+        default=spend_limits.DEFAULT_PATH,
+        description="Spend limits file (relative paths resolve against the working directory).",
+    )
+    apply: bool = Field(
+        default=False,
+        description="false (default): plan only, nothing is written. true: set the limits that "
+        "differ, after refreshing the members and spend snapshots.",
+    )
+    refresh: bool = Field(
+        default=False,
+        description="Take fresh raw/team_members and raw/spend_snapshots snapshots before "
+        "planning (always done when applying).",
+    )
+    actor: str = Field(
+        default="",
+        description=f"Who is applying, for the audit log (default ${ACTOR_ENV}, else the OS user).",
+    )
+
+
+class RepoBlocklistsConfig(dg.Config):
+    path: str = Field(
+        default=blocklists.DEFAULT_PATH,
+        description="Repo blocklists file (relative paths resolve against the working directory).",
+    )
+    apply: bool = Field(
+        default=False,
+        description="false (default): plan only. true: upsert the added and changed repositories.",
+    )
+    prune: bool = Field(
+        default=False,
+        description="Also delete blocklisted repositories that are not in the file (with apply).",
+    )
+    actor: str = Field(
+        default="",
+        description=f"Who is applying, for the audit log (default ${ACTOR_ENV}, else the OS user).",
+    )
+
+
+def _snapshot(
+    asset: dg.AssetsDefinition, cursor_api: CursorApiResource, duckdb: DuckDBResource, why: str
+) -> dg.AssetMaterialization:
+    """Run a raw snapshot asset's own code and report it as that asset's materialization."""
+    result = asset(cursor_api=cursor_api, duckdb=duckdb)
+    return dg.AssetMaterialization(
+        asset_key=asset.key, metadata={**result.metadata, "governance": why}
+    )
+
+
+def _after(source: Source, applied: list[str]) -> str:
+    return f"after applying {source.path} (sha256 {source.sha256[:12]}): {len(applied)} write(s)"
+
+
+def _apply_then_snapshot(
+    context: dg.OpExecutionContext,
+    apply: Callable[[], Any],
+    applied: list[str],
+    snapshot: Callable[[], dg.AssetMaterialization],
+) -> None:
+    """Apply; then, when anything was written (even if a later write failed), materialize the
+    snapshot that shows the new state. The apply's own error wins over a snapshot error."""
+    failure: Exception | None = None
+    try:
+        apply()
+    except Exception as exc:
+        failure = exc
+    if applied:
+        try:
+            context.log_event(snapshot())
+        except Exception as exc:
+            if failure is None:
+                raise
+            context.log.warning(f"The snapshot after the failed apply was not taken either: {exc}")
+    if failure is not None:
+        raise failure
+
+
+def _plan_output(plan: Any, mode: str, applied: list[str]) -> dg.Output:
+    return dg.Output(
+        {"mode": mode, "plan": plan, "applied": applied},
+        metadata={
+            "mode": mode,
+            "plan": dg.MetadataValue.md(plan.to_markdown()),
+            "changes_planned": len(plan.actions),
+            "writes_applied": len(applied),
+            "file": plan.source.path,
+            "file_sha256": plan.source.sha256,
+        },
+    )
+
+
+@dg.op(
+    name="governance_spend_limits",
+    pool=POOL,
+    description="Plan (default) or apply governance/spend_limits.yaml: per-member spend limits "
+    "from a default, role limits and user overrides.",
+)
+def spend_limits_op(
+    context: dg.OpExecutionContext,
+    config: SpendLimitsConfig,
+    cursor_api: CursorApiResource,
+    duckdb: DuckDBResource,
+):
+    file = spend_limits.load_spend_limits(config.path)  # file errors: before any request
+    refresh = config.apply or config.refresh
+    with duckdb.get_connection() as conn:
+        team = spend_limits.read_team_spend(conn)
+    if team is None and not refresh:
+        raise spend_limits.MissingSnapshot(spend_limits.MISSING_SNAPSHOT)
+    if team is not None and not config.refresh:
+        # Checks every email against the stored snapshot (before an apply too): no request yet.
+        plan = spend_limits.plan_spend_limits(file, team)
+    if refresh:
+        why = f"refreshed before planning {file.source.path}"
+        yield _snapshot(raw.team_members, cursor_api, duckdb, why)
+        yield _snapshot(raw.spend_snapshots, cursor_api, duckdb, why)
+        with duckdb.get_connection() as conn:
+            plan = spend_limits.plan_from_warehouse(file, conn)
+    context.log.info(plan.to_markdown())
+    if not config.apply:
+        yield _plan_output(plan, "plan (dry run: set apply: true to write)", [])
+        return
+    audit = AuditLog(
+        duckdb.get_connection, actor=config.actor or default_actor(), run_id=context.run_id,
+        source=file.source,
+    )
+    applied: list[str] = []
+    with cursor_api.get_client() as client:
+        _apply_then_snapshot(
+            context,
+            lambda: spend_limits.apply_spend_limits(client, plan, audit, applied),
+            applied,
+            lambda: _snapshot(raw.spend_snapshots, cursor_api, duckdb, _after(file.source, applied)),
+        )
+    context.log.info(f"Set {len(applied)} spend limit(s).")
+    yield _plan_output(plan, "apply", applied)
+
+
+@dg.op(
+    name="governance_repo_blocklists",
+    pool=POOL,
+    description="Plan (default) or apply governance/repo_blocklists.yaml: repository URL -> glob "
+    "patterns Cursor ignores.",
+)
+def repo_blocklists_op(
+    context: dg.OpExecutionContext,
+    config: RepoBlocklistsConfig,
+    cursor_api: CursorApiResource,
+    duckdb: DuckDBResource,
+):
+    file = blocklists.load_repo_blocklists(config.path)  # file errors: before any request
+    with cursor_api.get_client() as client:
+        plan = blocklists.plan_blocklists(file, client.repo_blocklists(), config.prune)
+        context.log.info(plan.to_markdown())
+        if not config.apply:
+            yield _plan_output(plan, "plan (dry run: set apply: true to write)", [])
+            return
+        audit = AuditLog(
+            duckdb.get_connection, actor=config.actor or default_actor(), run_id=context.run_id,
+            source=file.source,
+        )
+        applied: list[str] = []
+        _apply_then_snapshot(
+            context,
+            lambda: blocklists.apply_blocklists(client, plan, audit, applied),
+            applied,
+            lambda: _snapshot(raw.repo_blocklists, cursor_api, duckdb, _after(file.source, applied)),
+        )
+    if not applied:  # nothing to write: still record what the server holds
+        yield _snapshot(raw.repo_blocklists, cursor_api, duckdb, _after(file.source, applied))
+    context.log.info(f"Wrote {len(applied)} repository blocklist(s).")
+    yield _plan_output(plan, "apply", applied)
+
+
+@dg.job(
+    description="Spend limits as code: plans governance/spend_limits.yaml against the latest "
+    "spend snapshot (dry run by default; run config `ops: {governance_spend_limits: {config: {apply: true}}}` "
+    "applies it and materializes a new raw/spend_snapshots).",
+    tags={"cursor_analytics/area": "governance"},
+)
+def spend_limits_job():
+    spend_limits_op()
+
+
+@dg.job(
+    description="Repository blocklists as code: plans governance/repo_blocklists.yaml against "
+    "GET /settings/repo-blocklists/repos (dry run by default; `ops: {governance_repo_blocklists: "
+    "{config: {apply: true}}}` upserts, `prune: true` also deletes repositories not in the file) "
+    "and materializes raw/repo_blocklists.",
+    tags={"cursor_analytics/area": "governance"},
+)
+def repo_blocklists_job():
+    repo_blocklists_op()
+
+
+governance_jobs = [spend_limits_job, repo_blocklists_job]

@@ -1,0 +1,90 @@
+"""Schedules, both RUNNING out of the box:
+
+- `cursor_daily_schedule` (01:30 UTC): one range run of `cursor_daily_job` over yesterday and the
+  `settle_days` days before it. Each day is thus pulled again every day until its settle window
+  has passed, and the last of those pulls, made after it, makes the day final. A day at the start
+  of the window that is final already (the stale-partition sensor may have confirmed it after
+  midnight) is not fetched again.
+- `cursor_snapshot_schedule` (hourly, at minute 5): `cursor_snapshot_job` (members, spend,
+  repo blocklists and the current-cycle metrics on them).
+"""
+
+
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from cursor_analytics.finality import FINAL, StaleDataSettings, as_of_tags, day_finality
+from cursor_analytics.jobs import cursor_daily_job, cursor_snapshot_job
+from cursor_analytics.partitions import daily_partitions
+from cursor_analytics.sensors import open_duckdb
+from cursor_analytics.warehouse import WarehouseLockedError
+
+DAILY_CRON = "30 1 * * *"  # Cursor aggregates hourly: yesterday is complete well before 01:30
+SNAPSHOT_CRON = "5 * * * *"
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def settle_window(now: datetime, settle_days: int) -> tuple[date, date]:
+    """Yesterday and the `settle_days` days before it (from the first partition on)."""
+    last = now.astimezone(timezone.utc).date() - timedelta(days=1)
+    first = max(last - timedelta(days=settle_days), daily_partitions.start.date())
+    return first, last
+
+
+def final_days(path: str, first: date, last: date) -> set[date]:
+    """The days of first..last that are final in DuckDB (none if it is absent or stays locked)."""
+    if first > last or (path != ":memory:" and not Path(path).exists()):
+        return set()
+    try:
+        with open_duckdb(path, read_only=True) as conn:
+            return {d for d, f in day_finality(conn, first, last).items() if f == FINAL}
+    except WarehouseLockedError:
+        return set()
+
+
+def build_daily_schedule(settings: StaleDataSettings | None = None) -> dg.ScheduleDefinition:
+    settings = settings or StaleDataSettings.from_env()
+
+    @dg.schedule(
+        name="cursor_daily_schedule",
+        cron_schedule=DAILY_CRON,
+        execution_timezone="UTC",
+        job=cursor_daily_job,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=(
+            f"Daily at 01:30 UTC: yesterday and the {settings.settle_days} days before it, in one "
+            "range run (their numbers may still change until the settle window has passed)."
+        ),
+    )
+    def cursor_daily_schedule(
+        context: dg.ScheduleEvaluationContext, duckdb: DuckDBResource
+    ) -> dg.RunRequest | dg.SkipReason:
+        now = context.scheduled_execution_time
+        first, last = settle_window(now, settings.settle_days)
+        if first > last:
+            return dg.SkipReason(f"No completed UTC day since the first partition ({first}) yet.")
+        final = final_days(duckdb.database, first, last)
+        while first <= last and first in final:
+            first += timedelta(days=1)
+        if first > last:
+            return dg.SkipReason(f"Nothing to pull: every day up to yesterday ({last}) is final.")
+        return dg.RunRequest(
+            run_key=f"daily:{last.isoformat()}",
+            tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat(), **as_of_tags(now)},
+        )
+
+    return cursor_daily_schedule
+
+
+cursor_snapshot_schedule = dg.ScheduleDefinition(
+    name="cursor_snapshot_schedule",
+    cron_schedule=SNAPSHOT_CRON,
+    execution_timezone="UTC",
+    job=cursor_snapshot_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Hourly: snapshots of members, spend and repo blocklists, and the current-cycle "
+    "metrics built on them.",
+)

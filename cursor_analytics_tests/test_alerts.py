@@ -1,0 +1,137 @@
+"""Alerts: a Slack-compatible webhook, received here by a local HTTP server on loopback, hears
+about a day that changed after it was final and about assets whose freshness policy failed.
+Delivery failures are logged, never raised."""
+
+import json
+import logging
+import threading
+from datetime import date, datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import dagster as dg
+import pytest
+from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+
+from cursor_analytics.alerts import send_alert
+from cursor_analytics.assets import raw
+from cursor_analytics.definitions import defs
+from cursor_analytics.finality import StaleDataSettings, as_of_tags
+from cursor_analytics.sensors import build_freshness_alert_sensor, build_stale_partitions_sensor
+from cursor_analytics.simulator import Simulator
+from cursor_analytics_tests.support import ALL_ASSETS, range_tags, resources
+
+NOW = datetime(2025, 3, 14, 12, tzinfo=timezone.utc)
+
+
+class Receiver:
+    """A webhook on 127.0.0.1: records the JSON bodies POSTed to it; answers `status`."""
+
+    def __init__(self, status: int = 200):
+        self.bodies: list[dict] = []
+        self.status = status
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                receiver.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/secret-token"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook():
+    with Receiver() as receiver:
+        yield receiver
+
+
+def test_the_webhook_hears_when_a_final_day_changes(webhook, tmp_path):
+    db = tmp_path / "cursor.duckdb"
+    settings = StaleDataSettings(webhook_url=webhook.url, lookback_days=4)  # 03-10 .. 03-13
+    sensor = build_stale_partitions_sensor(settings, clock=lambda: NOW)
+    with Simulator(seed=5, users=6, days=20, minute_seconds=1.0, today=NOW.date()) as sim:
+        res = resources(sim, db)
+        dg.materialize(
+            ALL_ASSETS, selection=dg.AssetSelection.assets(*raw.partitioned_raw_assets), resources=res,
+            tags={**range_tags(date(2025, 3, 10), date(2025, 3, 13)), **as_of_tags(NOW)},
+        )  # fmt: skip  # 03-10 settled at 03-14 00:00: loaded at noon, it is final
+        quiet = sensor.evaluate_tick(dg.build_sensor_context(resources=res, definitions=defs))
+        assert not quiet.run_requests and webhook.bodies == []
+
+        sim.change_day(date(2025, 3, 10))  # the final day changes
+        sim.change_day(date(2025, 3, 12))  # a provisional day changes: no alert for it
+        result = sensor.evaluate_tick(dg.build_sensor_context(cursor=quiet.cursor, resources=res, definitions=defs))
+
+    assert len(result.run_requests) == 2
+    assert len(webhook.bodies) == 1
+    text = webhook.bodies[0]["text"]
+    assert text.startswith("cursor-analytics: data changed after it was final; re-pulling:")
+    assert "2025-03-10: daily_usage" in text
+    assert "2025-03-12" not in text
+
+
+def test_the_webhook_hears_once_when_an_asset_s_freshness_policy_fails(webhook):
+    instance = dg.DagsterInstance.ephemeral()
+    sensor = build_freshness_alert_sensor(StaleDataSettings(webhook_url=webhook.url))
+    key = dg.AssetKey(["raw", "daily_usage"])
+
+    def freshness(state: FreshnessState, previous: FreshnessState, at: datetime):
+        # the event Dagster's freshness daemon records when an asset's state changes
+        instance.report_runless_asset_event(
+            FreshnessStateChange(key=key, previous_state=previous, new_state=state, state_change_timestamp=at.timestamp())
+        )
+
+    def tick(cursor=None):
+        return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
+
+    freshness(FreshnessState.PASS, FreshnessState.UNKNOWN, datetime(2025, 3, 14, 2, tzinfo=timezone.utc))
+    first = tick()
+    assert webhook.bodies == []
+
+    freshness(FreshnessState.FAIL, FreshnessState.PASS, datetime(2025, 3, 15, 4, tzinfo=timezone.utc))
+    second = tick(first.cursor)
+    assert len(webhook.bodies) == 1
+    assert webhook.bodies[0]["text"] == (
+        "cursor-analytics: freshness policy failed, data is late:\n"
+        "- raw/daily_usage (late since 2025-03-15T04:00+00:00)"
+    )
+    third = tick(second.cursor)
+    assert len(webhook.bodies) == 1  # the same failure is told once
+    assert "0 new freshness failures" in third.skip_message
+
+
+def test_alerts_are_off_unless_a_webhook_url_is_configured(webhook):
+    assert send_alert(None, "hello") is False
+    sensor = build_freshness_alert_sensor(StaleDataSettings(webhook_url=None))
+    result = sensor.evaluate_tick(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), definitions=defs))
+    assert "Alerts are off: set CURSOR_ANALYTICS_ALERT_WEBHOOK_URL" in result.skip_message
+    assert webhook.bodies == []
+
+
+def test_a_failed_delivery_is_logged_without_the_url_and_never_raised(caplog):
+    with Receiver(status=500) as refusing:
+        with caplog.at_level(logging.WARNING):
+            assert send_alert(refusing.url, "late") is False
+        assert refusing.bodies == [{"text": "late"}]
+    closed_url = refusing.url  # nothing listens there any more
+    with caplog.at_level(logging.WARNING):
+        assert send_alert(closed_url, "late") is False
+    messages = [r.getMessage() for r in caplog.records]
+    assert "Alert not delivered to 127.0.0.1: HTTP 500" in messages
+    assert any(m.startswith("Alert not delivered to 127.0.0.1: Connect") for m in messages)
+    assert not any("secret-token" in m for m in messages)

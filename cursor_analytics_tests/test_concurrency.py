@@ -1,0 +1,223 @@
+"""Concurrency on one DuckDB file: a backfill split into parallel runs (separate processes, as a
+multi-run backfill launched from the UI runs), and readers such as a notebook or a BI tool
+opening the file while runs write it, handled as the README's Reliability section documents.
+
+DuckDB admits one read-write process or many read-only ones. Writers open the file only to
+publish (warehouse.connect waits, with bounded retries, while another process holds it); readers
+open it read-only, briefly.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+
+import dagster as dg
+import duckdb
+import pytest
+
+from cursor_analytics.assets import raw
+from cursor_analytics.resources import WarehouseResource
+from cursor_analytics.simulator import Simulator
+from cursor_analytics.warehouse import WarehouseLockedError, connect
+from cursor_analytics_tests.support import materialize_days, query, resources, table_contents
+from cursor_analytics_tests.test_crash import REPO, start_child
+
+
+def test_a_backfill_split_into_parallel_runs_loses_no_partition(tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    db = tmp_path / "cursor.duckdb"
+    with Simulator(seed=31, users=12, days=40, minute_seconds=1.0) as sim:
+        end = sim.team.today - timedelta(days=1)
+        ranges = [(end - timedelta(days=i + 6), end - timedelta(days=i)) for i in (14, 7, 0)]
+        days = [ranges[0][0] + timedelta(days=i) for i in range(21)]
+        truth = {d: sim.ground_truth(d)["usage_events"]["rows"] for d in days}
+
+        # A notebook polling the file the documented way while the runs write it: read-only,
+        # briefly, through warehouse.connect (which waits while a writer holds the file).
+        seen: list[dict] = []
+        stop = threading.Event()
+
+        def notebook() -> None:
+            while not stop.is_set():
+                if db.exists():
+                    with connect(str(db), read_only=True, lock_timeout_seconds=60) as conn:
+                        has_table = conn.execute(
+                            "SELECT count(*) FROM information_schema.tables "
+                            "WHERE table_schema = 'raw' AND table_name = 'usage_events'"
+                        ).fetchone()[0]
+                        if has_table:
+                            seen.append(dict(conn.execute(
+                                "SELECT day, count(*) FROM raw.usage_events GROUP BY day"
+                            ).fetchall()))  # fmt: skip
+                time.sleep(0.2)
+
+        reader = threading.Thread(target=notebook, daemon=True)
+        reader.start()
+        children = [start_child(sim, db, home, a, b) for a, b in ranges]
+        try:
+            codes = [child.wait(timeout=240) for child in children]
+        finally:
+            stop.set()
+            reader.join(timeout=60)
+            for child in children:
+                if child.poll() is None:
+                    child.kill()
+        assert codes == [0, 0, 0]
+
+        # Every run succeeded and every day of every asset was materialized exactly once.
+        instance = dg.DagsterInstance.from_config(str(home))
+        runs = instance.get_runs()
+        assert len(runs) == 3 and all(r.is_success for r in runs)
+        keys = {d.isoformat() for d in days}
+        for asset in raw.partitioned_raw_assets:
+            assert instance.get_materialized_partitions(asset.key) == keys, asset.key
+            assert len(instance.fetch_materializations(asset.key, limit=100).records) == 21, asset.key
+
+        # The data is whole: every day equals the ground truth, in raw and derived tables.
+        assert dict(query(db, "SELECT day, count(*) FROM raw.usage_events GROUP BY day")) == truth
+        for table in ("raw.daily_usage", "raw.ai_commits", "raw.ai_changes", "raw.audit_logs"):
+            dataset = table.split(".")[1]
+            got = dict(query(db, f"SELECT day, count(*) FROM {table} GROUP BY day"))
+            assert {d: got.get(d, 0) for d in days} == {d: sim.ground_truth(d)[dataset]["rows"] for d in days}
+        assert query(db, "SELECT count(DISTINCT day) FROM analytics.team_daily_metrics") == [(21,)]
+
+    # The notebook read while the runs wrote, and never saw a day half loaded.
+    assert len(seen) >= 3, "the reader never got a look in while the runs wrote"
+    for snapshot in seen:
+        assert all(count == truth[day] for day, count in snapshot.items()), snapshot
+
+
+# ---------------------------------------------------------------- a reader holding the file
+
+READER = """
+import sys, time, duckdb
+how, path, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+if how == "attach":  # a BI tool's in-memory DuckDB with the warehouse attached read-only
+    conn = duckdb.connect()
+    conn.execute(f"ATTACH '{path}' AS warehouse (READ_ONLY)")
+else:                # a notebook's read-only connection
+    conn = duckdb.connect(path, read_only=True)
+print("holding", flush=True)
+time.sleep(seconds)
+if how == "attach":
+    conn.execute("DETACH warehouse")
+print(f"released {time.time()}", flush=True)
+time.sleep(60)       # stays alive: only the detach or close released the file
+"""
+
+
+def hold_file(how: str, db, seconds: float) -> subprocess.Popen:
+    """A separate reader process that opens the file, holds it `seconds`, then releases it."""
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, how, str(db), str(seconds)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert reader.stdout.readline().strip() == "holding"
+    return reader
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with Simulator(seed=37, users=12, days=40, minute_seconds=1.0) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def loaded(sim, tmp_path):
+    """One day of raw.daily_usage, loaded: the previous data."""
+    db = tmp_path / "cursor.duckdb"
+    day = sim.team.today - timedelta(days=1)
+    materialize_days(run_resources(sim, db), day, day, selection=DAILY_USAGE)
+    return db, day
+
+
+DAILY_USAGE = dg.AssetSelection.assets(raw.daily_usage)
+
+
+def run_resources(sim, db, lock_timeout_seconds: float = 60.0):
+    return {
+        **resources(sim, db),
+        "duckdb": WarehouseResource(database=str(db), lock_timeout_seconds=lock_timeout_seconds),
+    }
+
+
+@pytest.mark.parametrize("how", ["read_only", "attach"])
+def test_a_run_waits_for_a_brief_reader_and_then_publishes(sim, loaded, how):
+    db, day = loaded
+    before = table_contents(db)
+    sim.change_day(day)
+    instance = dg.DagsterInstance.ephemeral()
+    reader = hold_file(how, db, seconds=2.0)
+    try:
+        with pytest.raises(duckdb.IOException, match="Conflicting lock"):
+            duckdb.connect(str(db))  # DuckDB itself refuses a writer while a reader holds the file
+        result = materialize_days(run_resources(sim, db), day, day, selection=DAILY_USAGE, instance=instance)
+        released = float(reader.stdout.readline().split()[1])
+    finally:
+        reader.kill()
+        reader.wait()
+    assert result.success
+    [record] = instance.fetch_materializations(raw.daily_usage.key, limit=1).records
+    assert record.timestamp > released  # it published after the reader let go
+    assert table_contents(db) != before
+    assert query(db, "SELECT count(*) FROM raw.daily_usage WHERE day = ?", [day])[0][0] == (
+        sim.ground_truth(day)["daily_usage"]["rows"]
+    )
+
+
+@pytest.mark.parametrize("how", ["read_only", "attach"])
+def test_a_reader_holding_the_file_too_long_fails_the_run_clearly_and_changes_nothing(sim, loaded, how):
+    db, day = loaded
+    before = table_contents(db)
+    sim.change_day(day)
+    reader = hold_file(how, db, seconds=30.0)
+    try:
+        result = materialize_days(
+            run_resources(sim, db, lock_timeout_seconds=1.0), day, day,
+            selection=DAILY_USAGE, raise_on_error=False,
+        )  # fmt: skip
+    finally:
+        reader.kill()
+        reader.wait()
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    assert error.cls_name == WarehouseLockedError.__name__
+    assert f"(PID {reader.pid})" in error.message and "read-only and briefly" in error.message
+    assert table_contents(db) == before
+
+    # Once the reader is gone, the rerun publishes.
+    assert materialize_days(run_resources(sim, db), day, day, selection=DAILY_USAGE).success
+    assert table_contents(db) != before
+
+
+def test_a_reader_opening_during_a_publish_waits_through_warehouse_connect(tmp_path):
+    """What a notebook meets: DuckDB refuses a read-only open while a writer holds the file;
+    warehouse.connect(read_only=True) waits for the writer instead, and then reads."""
+    db = tmp_path / "cursor.duckdb"
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time, duckdb\n"
+         "conn = duckdb.connect(sys.argv[1]); conn.execute('CREATE TABLE t AS SELECT 42 AS x')\n"
+         "print('writing', flush=True); time.sleep(1.5); conn.close(); time.sleep(60)",
+         str(db)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+        with pytest.raises(duckdb.IOException, match="Conflicting lock"):
+            duckdb.connect(str(db), read_only=True)
+        with connect(str(db), read_only=True, lock_timeout_seconds=30) as conn:
+            assert conn.execute("SELECT x FROM t").fetchall() == [(42,)]
+    finally:
+        writer.kill()
+        writer.wait()

@@ -1,0 +1,427 @@
+"""The operator's view: what a person sees of cursor-analytics in the Dagster UI.
+
+The definitions carry what the UI shows (descriptions with formulas, owners, kinds, groups,
+code references, column schemas); a metric materialization carries readable headline numbers
+and a chart. Then the real thing: `dagster dev -w workspace.yaml` on loopback against a
+temporary instance filled by `cursor-analytics demo`, opened in headless Chromium (Debian's
+package, driven by Playwright), with screenshots saved to $CURSOR_ANALYTICS_SCREENSHOTS_DIR
+(docs/screenshots/ for the README) or the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import io
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import httpx
+import pytest
+from PIL import Image
+
+from cursor_analytics import charts, columns
+from cursor_analytics.assets import metrics
+from cursor_analytics.definitions import defs, with_code_references
+from cursor_analytics_tests.support import query
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("CURSOR_ANALYTICS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+METRIC = dg.AssetKey(["analytics", "team_daily_metrics"])
+SCREENSHOTS_ENV = "CURSOR_ANALYTICS_SCREENSHOTS_DIR"
+# Pictures for the README show two weeks; the test alone needs three days.
+DEMO_DAYS = "14" if os.environ.get(SCREENSHOTS_ENV) else "3"
+LOCATIONS_QUERY = """
+{ workspaceOrError { __typename ... on Workspace { locationEntries {
+    name loadStatus locationOrLoadError { __typename ... on PythonError { message } }
+} } } }
+"""
+
+
+def downstream_defs() -> dg.Definitions:
+    """The example downstream code location's definitions (examples/downstream, not installed)."""
+    if str(REPO / "examples" / "downstream") not in sys.path:
+        sys.path.insert(0, str(REPO / "examples" / "downstream"))
+    return importlib.import_module("leadership_reports.definitions").defs
+
+
+# --- what the definitions give the UI ----------------------------------------------------------
+
+
+def test_every_asset_has_a_description_owners_kinds_a_named_group_and_a_code_reference():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        name = key.to_user_string()
+        assert node.description and len(node.description) > 40, f"{name}: no description"
+        assert node.owners, f"{name}: no owners"
+        assert node.kinds, f"{name}: no kinds"
+        assert node.group_name not in (None, "default"), f"{name}: no group"
+        (reference,) = node.metadata["dagster/code_references"].code_references
+        source = Path(reference.file_path).read_text().splitlines()
+        definition = source[reference.line_number - 1 : reference.line_number + 10]  # decorator on
+        assert any(line.startswith(f"def {key.path[-1]}(") for line in definition), name
+    groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert {"cursor_raw", "cursor_metrics"} <= groups
+
+
+def test_every_metric_description_states_its_formula():
+    for asset in [*metrics.partitioned_metric_assets, *metrics.snapshot_metric_assets]:
+        description = asset.descriptions_by_key[asset.key]
+        formulas = re.findall(r"`[a-z_0-9]+ = [^`]+`", description)
+        assert formulas, f"{asset.key.to_user_string()}: no `metric = formula` in its description"
+
+
+def test_raw_assets_declare_their_column_schema_with_a_description_for_every_column():
+    graph = defs.resolve_asset_graph()
+    raw_keys = [k for k in graph.get_all_asset_keys() if k.path[0] == "raw"]
+    assert len(raw_keys) >= 8
+    for key in raw_keys:
+        schema = graph.get(key).metadata["dagster/column_schema"]
+        described = {c.name: c.description for c in schema.columns}
+        assert "day" in described or "snapshot_at" in described, key
+        missing = [name for name, text in described.items() if not text]
+        assert not missing, f"describe {missing} of raw.{key.path[-1]} in cursor_analytics/columns.py"
+
+
+@pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
+def test_code_references_point_at_the_git_host_when_a_repository_url_is_configured():
+    linked = with_code_references(
+        [metrics.team_daily_metrics], "https://github.com/acme/cursor-analytics/", "release"
+    )
+    (reference,) = linked[0].specs_by_key[METRIC].metadata["dagster/code_references"].code_references
+    assert re.fullmatch(
+        r"https://github\.com/acme/cursor-analytics/tree/release/cursor_analytics/assets/metrics\.py#L\d+",
+        reference.url,
+    )
+    with pytest.raises(ValueError, match="CURSOR_ANALYTICS_GIT_URL='https://git.example.org/x'"):
+        with_code_references([metrics.team_daily_metrics], "https://git.example.org/x")
+
+
+def test_charts_say_so_when_there_is_nothing_to_draw_yet():
+    with duckdb.connect() as conn:
+        conn.execute("CREATE SCHEMA analytics")
+        conn.execute(
+            "CREATE TABLE analytics.team_daily_metrics (day DATE, tab_acceptance_rate DOUBLE, "
+            "suggestion_acceptance_rate DOUBLE, line_acceptance_rate DOUBLE)"
+        )
+        conn.execute("CREATE TABLE analytics.model_usage_daily (day DATE, model VARCHAR, requests BIGINT)")
+        trend = charts.acceptance_rate_trend(conn, date(2025, 6, 30)).value
+        mix = charts.model_mix(conn, date(2025, 6, 30)).value
+    assert trend.endswith("_No team metrics loaded yet._") and "data:image" not in trend
+    assert mix.endswith("_No model usage loaded yet._") and "data:image" not in mix
+
+
+# --- a demo instance and the Dagster UI over it ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoUI:
+    root: Path
+    home: Path  # DAGSTER_HOME
+    db: Path  # the DuckDB file
+    url: str  # the Dagster UI
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CURSOR_", "DAGSTER_"))}
+    return {**env, **extra}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_code_locations(
+    url: str, server: subprocess.Popen, log: Path, timeout: float = 90.0
+) -> None:
+    """Until every code location of the workspace has loaded; fail with the error otherwise."""
+    deadline = time.monotonic() + timeout
+    entries: list = []
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"dagster dev exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            answer = httpx.post(f"{url}/graphql", json={"query": LOCATIONS_QUERY}, timeout=5)
+            entries = answer.json()["data"]["workspaceOrError"]["locationEntries"]
+        except (httpx.HTTPError, KeyError, TypeError, ValueError):
+            entries = []
+        loaded = [e["locationOrLoadError"] for e in entries if e["loadStatus"] == "LOADED"]
+        errors = [e for e in loaded if e and e["__typename"] == "PythonError"]
+        assert not errors, f"code locations failed to load: {errors}"
+        if entries and len(loaded) == len(entries):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"dagster dev not ready in {timeout:.0f} s ({entries}):\n{log.read_text()[-3000:]}")
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """SIGTERM to dagster dev's process group (webserver, daemon, code servers), then SIGKILL."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=5)  # it shuts down in about 10 s; a temporary instance needs no more
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+@pytest.fixture(scope="module")
+def demo_ui(tmp_path_factory) -> Iterator[DemoUI]:
+    """`cursor-analytics demo --days 3 --users 8` into a fresh Dagster home and DuckDB file, and
+    `dagster dev -w workspace.yaml` over them on a free loopback port. Both start at once (the
+    UI loads its code locations while the demo runs); the fixture returns when both are done."""
+    root = tmp_path_factory.mktemp("ui")
+    home, db, port = root / "dagster_home", root / "data" / "cursor.duckdb", _free_port()
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    # Create the instance's storage once, here: two processes creating it at the same time race
+    # on its schema migrations.
+    dg.DagsterInstance.from_config(str(home)).dispose()
+    env = _clean_env(DAGSTER_HOME=str(home), CURSOR_ANALYTICS_DB=str(db))
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "cursor_analytics.cli", "demo", "--days", DEMO_DAYS, "--users", "8"],
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    log = root / "dagster-dev.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).with_name("dagster")), "dev",
+             "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, stopped as a whole by _stop
+        )
+    try:
+        output, _ = demo.communicate(timeout=240)
+        assert demo.returncode == 0, output
+        url = f"http://127.0.0.1:{port}"
+        _wait_for_code_locations(url, server, log)
+        yield DemoUI(root, home, db, url)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+        _stop(server)
+
+
+def test_a_metric_materialization_carries_float_headlines_and_a_chart(demo_ui):
+    instance = dg.DagsterInstance.from_config(str(demo_ui.home))
+    event = instance.get_latest_materialization_event(METRIC)
+    metadata = event.asset_materialization.metadata
+    start, end = metadata["window_start"].value, metadata["window_end"].value
+
+    tab_rate, spend_per_user, peak = query(
+        demo_ui.db,
+        "SELECT sum(tabs_accepted) / sum(tabs_shown), sum(charged_cents) / sum(active_users), "
+        "max(active_users) FROM analytics.team_daily_metrics WHERE day BETWEEN ? AND ?",
+        [start, end],
+    )[0]
+    assert isinstance(metadata["tab_acceptance_rate"], dg.FloatMetadataValue)
+    assert metadata["tab_acceptance_rate"].value == round(tab_rate, 4)
+    assert metadata["spend_per_active_user_cents"].value == round(spend_per_user, 4)
+    assert metadata["peak_active_users"].value == peak
+    for name in ("suggestion_acceptance_rate", "line_acceptance_rate"):
+        assert isinstance(metadata[name], dg.FloatMetadataValue), name
+
+    chart = metadata["chart"].value
+    assert chart.startswith("**Acceptance rates, team, per day**")
+    png = base64.b64decode(re.search(r"\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", chart).group(1))
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.size == (560, 240)
+    first_day = query(
+        demo_ui.db,
+        "SELECT min(day) FROM analytics.team_daily_metrics WHERE tab_acceptance_rate IS NOT NULL",
+    )[0][0]
+    assert f"{first_day} .. " in chart  # the caption names the days drawn
+    assert len(png) < 20_000  # every partition of a range run stores it
+
+    described = columns.describe("analytics.team_daily_metrics")
+    schema = metadata["dagster/column_schema"].schema
+    assert {c.name: c.description for c in schema.columns} == {
+        c.name: described.get(c.name) for c in schema.columns
+    }
+    assert all(c.description for c in schema.columns)
+
+    for key, title in [("model_usage_daily", "Model mix"), ("spend_per_user", "Spend per member")]:
+        other = instance.get_latest_materialization_event(dg.AssetKey(["analytics", key]))
+        assert other.asset_materialization.metadata["chart"].value.startswith(f"**{title}"), key
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    configured = os.environ.get(SCREENSHOTS_ENV)
+    folder = Path(configured) if configured else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory, request):
+    """A headless Chromium (Debian's /usr/bin/chromium) with a fresh profile, via Playwright,
+    on the demo's Dagster UI. Checked before the demo starts: no browser is a failure."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: the UI test needs Debian's chromium package. "
+            "Run .ci/install-chromium (make test does), or set CURSOR_ANALYTICS_CHROMIUM to a "
+            "Chromium binary."
+        )
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        pytest.fail("Playwright is not installed: pip install -e '.[dev]' (make test does).")
+    expect.set_options(timeout=30_000)  # a loaded CI machine renders slowly; 5 s by default
+    demo_ui: DemoUI = request.getfixturevalue("demo_ui")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 900},
+            base_url=demo_ui.url,
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    page.close()
+
+
+def shown(page, text: str, exact: bool = True):
+    """The first element showing `text` that a person can see (lists keep hidden duplicates)."""
+    return page.get_by_text(text, exact=exact).filter(visible=True).first
+
+
+def test_both_code_locations_load_in_the_deployment_page(page, screenshots):
+    from playwright.sync_api import expect
+
+    page.goto("/deployment/locations")
+    for location in ("cursor_analytics", "leadership_reports"):
+        expect(shown(page, location)).to_be_visible()
+    expect(shown(page, "Loaded", exact=False)).to_be_visible()
+
+
+def test_the_asset_graph_shows_lineage_from_raw_data_to_metrics_to_the_downstream_report(
+    page, screenshots
+):
+    from playwright.sync_api import expect
+
+    page.goto("/asset-groups")
+    groups = ["cursor_raw", "cursor_metrics", "leadership_reports"]
+    for group in groups:
+        expect(shown(page, group)).to_be_visible()
+    page.wait_for_timeout(1000)  # let the graph settle before the picture
+    page.screenshot(path=screenshots / "asset-lineage.png")
+
+    # One metric's upstream graph: raw tables -> user_daily_metrics -> team_daily_metrics.
+    parents = defs.resolve_asset_graph().get(METRIC).parent_keys
+    page.goto("/assets/analytics/team_daily_metrics?view=lineage&lineageScope=upstream&lineageDepth=2")
+    names = ["daily_usage", "usage_events", *(k.path[-1] for k in parents), "team_daily_metrics"]
+    for name in names:
+        expect(shown(page, name)).to_be_visible()
+    page.wait_for_timeout(1000)
+    page.screenshot(path=screenshots / "metric-lineage.png")
+
+
+def test_the_catalog_lists_every_asset_of_both_code_locations(page, screenshots):
+    from playwright.sync_api import expect
+
+    keys = [
+        *defs.resolve_asset_graph().get_all_asset_keys(),
+        *downstream_defs().resolve_asset_graph().get_all_asset_keys(),
+    ]
+    page.set_viewport_size({"width": 1400, "height": 200 + 90 * len(keys)})  # no virtual scrolling
+    page.goto("/assets")
+    for key in keys:
+        expect(page.get_by_text(" / ".join(key.path), exact=True).first).to_be_attached()
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.screenshot(path=screenshots / "asset-catalog.png")
+
+
+def test_a_metric_page_shows_its_formula_owners_columns_headline_numbers_and_chart(
+    page, screenshots
+):
+    from playwright.sync_api import expect
+
+    page.goto("/assets/analytics/team_daily_metrics")
+    expect(page.get_by_text("tab_acceptance_rate = sum(tabs_accepted) / sum(tabs_shown)")).to_be_visible()
+    expect(shown(page, "engineering-analytics", exact=False)).to_be_visible()
+    expect(shown(page, "DuckDB", exact=False)).to_be_visible()
+    expect(shown(page, "cursor_metrics", exact=False)).to_be_visible()
+    described = columns.describe("analytics.team_daily_metrics")
+    expect(shown(page, described["spend_per_active_user_cents"], exact=False)).to_be_visible()
+    page.screenshot(path=screenshots / "metric-asset.png")
+
+    for key in ("tab_acceptance_rate", "spend_per_active_user_cents", "peak_active_users"):
+        expect(page.get_by_text(key, exact=True).first).to_be_attached()
+    show_chart = page.get_by_role("row").filter(has_text="chart").get_by_text("Show Markdown")
+    show_chart.scroll_into_view_if_needed()
+    page.screenshot(path=screenshots / "metric-metadata.png")
+    show_chart.click()
+    chart = page.get_by_role("dialog").locator("img[src^='data:image/png;base64,']")
+    expect(chart).to_be_visible()
+    assert chart.evaluate("img => img.complete && img.naturalWidth") == 560  # decoded and drawn
+    page.get_by_role("dialog").screenshot(path=screenshots / "metric-chart.png")
+
+
+def test_every_asset_check_appears_on_its_assets_checks_tab(page):
+    from playwright.sync_api import expect
+
+    checks = defs.resolve_asset_graph().asset_check_keys
+    assert checks, "no asset checks in cursor_analytics.definitions"
+    by_asset: dict[dg.AssetKey, list[str]] = {}
+    for check in checks:
+        by_asset.setdefault(check.asset_key, []).append(check.name)
+    page.goto("/assets")
+    for asset, names in sorted(by_asset.items()):
+        # Navigate inside the loaded app, as a click on a link does: no reload per asset.
+        page.evaluate(
+            "url => { history.pushState({}, '', url); dispatchEvent(new PopStateEvent('popstate')); }",
+            f"/assets/{'/'.join(asset.path)}?view=checks",
+        )
+        expect(page).to_have_title(f"Assets | {' / '.join(asset.path)}")
+        for name in names:
+            expect(shown(page, name)).to_be_visible()
+
+
+def test_every_sensor_and_schedule_appears_on_the_automation_page(page, screenshots):
+    from playwright.sync_api import expect
+
+    names = [
+        *(s.name for d in (defs, downstream_defs()) for s in d.sensors or ()),
+        *(s.name for d in (defs, downstream_defs()) for s in d.schedules or ()),
+    ]
+    assert names
+    page.goto("/overview/automation")
+    for name in names:
+        expect(shown(page, name)).to_be_visible()
+    page.screenshot(path=screenshots / "automation.png")
