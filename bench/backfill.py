@@ -184,8 +184,6 @@ def run(
 
 
 def markdown(result: dict[str, Any]) -> str:
-    w = result["minute_seconds"]
-    margin = result["pacing_margin_seconds"]
     lines = [
         "## 1. Requests per endpoint against the floor",
         "",
@@ -206,9 +204,14 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {b['days']} | `{path}` | {f['items']:,} | {f['requests']:,} | {shown}{mark} | "
                 f"{max(r['rate_limited_429'] for r in b['runs'])} | {f['requests_at_page_size_100']:,} |"
             )
-    lines += [
-        "",
-        "## 2. Wall time against the rate-limit floor",
+    return "\n".join(lines + ["", wall_table(result, "## 2. Wall time against the rate-limit floor")])
+
+
+def wall_table(result: dict[str, Any], heading: str) -> str:
+    w = result["minute_seconds"]
+    margin = result["pacing_margin_seconds"]
+    lines = [
+        heading,
         "",
         f"The same backfills: `cursor_daily_job` (raw assets, their checks, partitioned metrics) "
         f"as one range run on the code location's executor (multiprocess, forkserver, up to 8 "
@@ -219,8 +222,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"Medians of {result['repeats']} runs ({result.get('long_repeats', result['repeats'])} "
         "for backfills over 90 days); the machine's load average is in each run's JSON.",
         "",
-        "| days | floor windows (events / changes / commits / daily / audit) | floor | API phase | ratio | whole run | ratio | usage-events step |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| days | floor windows (events / changes / commits / daily / audit) | floor | API phase | ratio | whole run | ratio | usage-events step / its floor | load avg |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for b in result["backfills"]:
         fw = b["floor_windows"]
@@ -230,9 +233,12 @@ def markdown(result: dict[str, Any]) -> str:
         ]
         api, wall, floor = b["median_api_phase_seconds"], b["median_wall_seconds"], b["floor_seconds"]
         ev = b["median_step_seconds"].get("raw__usage_events", float("nan"))
+        ev_floor = fw["/teams/filtered-usage-events"] * w
+        load = median([r["load_average"][0] for r in b["runs"] if "load_average" in r] or [float("nan")])
         lines.append(
             f"| {b['days']} | {' / '.join(str(fw[p]) for p in order)} | {floor:.0f} s | "
-            f"{api:.1f} s | **{api / floor:.2f}** | {wall:.1f} s | {wall / floor:.2f} | {ev:.1f} s |"
+            f"{api:.1f} s | **{api / floor:.2f}** | {wall:.1f} s | {wall / floor:.2f} | "
+            f"{ev:.1f} s / {ev_floor:.0f} s | {load:.1f} |"
         )
     lines += [
         "",

@@ -196,9 +196,8 @@ class WarehouseResource(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        path = check_database_path(self.database)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.database.startswith(":memory:"):  # the path was checked at setup
+            Path(self.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         conn = connect(
             self.database,
             config={"custom_user_agent": "dagster", **self.connection_config},
@@ -213,12 +212,6 @@ class WarehouseResource(DuckDBResource):
 def _env_or_default(name: str, default: str) -> str | dg.EnvVar:
     """An EnvVar when the variable is set (so the UI shows its name), else the default."""
     return dg.EnvVar(name) if os.environ.get(name) else default
-
-
-def database_path() -> str:
-    path = os.environ.get("CURSOR_ANALYTICS_DB") or DEFAULT_DB_PATH
-    Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import random
 import re
@@ -86,9 +87,11 @@ class Table:
 
 LOADED_AT = "_loaded_at"
 
+logger = logging.getLogger("cursor_analytics.warehouse")
+
 # How long a writer waits for another process to release the DuckDB file before failing.
 LOCK_TIMEOUT_SECONDS = 120.0
-_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.+?)(?:\. See also|$)")
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.+? \(PID \d+\))")
 
 
 class WarehouseLockedError(RuntimeError):
@@ -114,7 +117,7 @@ def connect(
     process holds its lock, for at most `lock_timeout_seconds`; then raise WarehouseLockedError
     naming the holder. Readers can use it too: `connect(path, read_only=True)`."""
     deadline = time.monotonic() + lock_timeout_seconds
-    delay = 0.05
+    delay, waited = 0.05, False
     while True:
         try:
             return duckdb.connect(database, read_only=read_only, config=dict(config or {}))
@@ -122,24 +125,29 @@ def connect(
             match = _LOCK_HOLDER.search(str(exc))
             if match is None:
                 raise
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WarehouseLockedError(
-                    f"The DuckDB file {database} stayed locked by another process "
-                    f"({match.group('holder')}) for {lock_timeout_seconds:g} s. DuckDB admits one "
-                    "writing process or many reading ones at a time: close the notebook or BI "
-                    "tool that keeps the file open (readers should open it read-only and briefly, "
-                    "see the README's Reliability section), or wait for the other run to finish, "
-                    "then re-run. Nothing was written."
-                ) from None
-            time.sleep(min(delay * (1 + random.random()), remaining))
-            delay = min(delay * 2, 2.0)
+            holder = match.group("holder")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise WarehouseLockedError(
+                f"The DuckDB file {database} stayed locked by another process ({holder}) for "
+                f"{lock_timeout_seconds:g} s. DuckDB admits one writing process or many reading "
+                "ones at a time: close the notebook or BI tool that keeps the file open (readers "
+                "should open it read-only and briefly, see the README's Reliability section), or "
+                "wait for the other run to finish, then re-run."
+                + ("" if read_only else " Nothing was written.")
+            )
+        if not waited:  # say once why the step pauses
+            logger.warning("%s is held by %s: waiting up to %g s", database, holder, lock_timeout_seconds)
+            waited = True
+        time.sleep(min(delay * (1 + random.random()), remaining))
+        delay = min(delay * 2, 2.0)
 
 
 def check_database_path(database: str) -> Path | None:
-    """Check, without writing anything, that `database` can be a writable DuckDB file: not a
-    folder, not some other kind of file, in a folder that exists or can be created and is
-    writable (DuckDB also writes a .wal file next to it). None for in-memory databases."""
+    """Check that `database` can be a writable DuckDB file: not a folder, not some other kind
+    of file, in a folder that exists or can be created and is writable (DuckDB also writes a
+    .wal file next to it; probed with a temporary file that is removed at once). Returns the
+    path, or None for an in-memory database."""
     if database in ("", ":memory:") or database.startswith(":memory:"):
         return None
     path = Path(database).expanduser()
@@ -160,10 +168,14 @@ def check_database_path(database: str) -> Path | None:
         raise WarehousePathError(
             f"database: {database!r} cannot be created because {str(folder)!r} is a file, not a folder: {fix}."
         )
-    if not os.access(folder, os.W_OK | os.X_OK):
+    try:  # a real probe: permissions alone do not tell (root, read-only mounts, ACLs)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(folder)
+        tempfile.TemporaryFile(dir=folder, prefix=".cursor-analytics-probe-").close()
+    except OSError:
         raise WarehousePathError(
             f"database: {database!r} cannot be written because the folder {str(folder)!r} is not writable: {fix}."
-        )
+        ) from None
     return path
 
 

@@ -8,11 +8,10 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from cursor_analytics.definitions import defs
 from cursor_analytics.jobs import daily_assets, snapshot_assets
-from cursor_analytics.resources import CursorApiResource
+from cursor_analytics.resources import CursorApiResource, WarehouseResource
 
 ALL_ASSETS = list(defs.assets)
 
@@ -28,7 +27,7 @@ def resources(sim: Any, db_path: Path, **cursor_api: Any) -> dict[str, Any]:
     }
     return {
         "cursor_api": CursorApiResource(**settings),
-        "duckdb": DuckDBResource(database=str(db_path)),
+        "duckdb": WarehouseResource(database=str(db_path)),
     }
 
 

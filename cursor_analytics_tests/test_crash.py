@@ -76,10 +76,17 @@ def start_child(sim: Simulator, db: Path, home: Path, start: date, end: date) ->
     }
     args = json.dumps({"db": str(db), "start": start.isoformat(), "end": end.isoformat()})
     code = "from cursor_analytics_tests.test_crash import child_main; child_main()"
-    return subprocess.Popen(
-        [sys.executable, "-c", code, args], cwd=REPO, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    log = home / f"child-{start}-{time.monotonic_ns()}.log"
+    with log.open("w") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, args], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    child.log = log  # what it printed, for a failure message
+    return child
+
+
+def output_of(child: subprocess.Popen) -> str:
+    return child.log.read_text()[-3000:]
 
 
 def open_files(pid: int) -> dict[str, str]:
@@ -105,7 +112,7 @@ def kill_when(child: subprocess.Popen, moment: Callable[[dict[str, str]], bool],
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
-            pytest.fail(f"the run ended (exit {child.returncode}) before the moment to kill it")
+            pytest.fail(f"the run ended (exit {child.returncode}) before the moment to kill it:\n{output_of(child)}")
         try:
             files = open_files(child.pid)
         except (FileNotFoundError, ProcessLookupError):

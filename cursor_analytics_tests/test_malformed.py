@@ -262,12 +262,6 @@ def test_an_empty_page_in_the_middle_fails_the_run_and_shortens_nothing(sim, bas
     assert_failed_clearly_and_wrote_nothing(result, db, baseline)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client gap: CursorClient._pages stops when a page says hasNextPage=false even if "
-    "page < pagination.totalPages, and daily usage has no record total to compare; the client "
-    "should refuse it (see the Reliability section of the README)",
-)
 def test_daily_usage_whose_last_page_arrives_empty_fails_instead_of_loading_short(sim, baseline, tmp_path):
     result, db = run_spoiled(sim, baseline, tmp_path, "daily_usage", "empty_last", page=3)
     assert_failed_clearly_and_wrote_nothing(result, db, baseline, "/teams/daily-usage-data")

@@ -708,6 +708,15 @@ class CursorClient:
                     f"page {page} of {env.total_pages} announces a next page", endpoint=path
                 )
             previous = _check_progress(path, page, env.items, previous, more)
+            if not more and env.total_pages is not None and (
+                page < env.total_pages or (page > 1 and not env.items)
+            ):
+                raise UnexpectedResponseError(
+                    f"page {page} is {'empty' if not env.items else 'the last'} but "
+                    f"{env.total_pages} pages were announced: the read would stop short; "
+                    "retry the read",
+                    endpoint=path,
+                )
             records = normalise_all(record_type, env.items, endpoint=path, key=env.list_key)
             seen += len(records)
             if env.total_count is not None and seen > env.total_count:
