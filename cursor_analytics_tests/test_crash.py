@@ -31,6 +31,7 @@ from cursor_analytics_tests.support import query, range_tags, table_contents
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE_PREFIX = "cursor-analytics-stage-"
+KILLED_ASSETS = ["raw/usage_events"]
 
 
 def run_config(db: Path) -> dict[str, Any]:
@@ -50,10 +51,16 @@ def run_config(db: Path) -> dict[str, Any]:
     }
 
 
-def run_daily_job(db: Path, start: date, end: date, instance: dg.DagsterInstance):
-    """One range run of the real cursor_daily_job, as the UI launches it."""
+def run_daily_job(
+    db: Path, start: date, end: date, instance: dg.DagsterInstance, assets: list[str] | None = None
+):
+    """One range run of the real cursor_daily_job, as the UI launches it (optionally only some
+    of its assets, by key path such as "raw/usage_events")."""
     return defs.resolve_job_def("cursor_daily_job").execute_in_process(
-        run_config=run_config(db), instance=instance, tags=range_tags(start, end)
+        run_config=run_config(db),
+        instance=instance,
+        tags=range_tags(start, end),
+        asset_selection=[dg.AssetKey.from_user_string(a) for a in assets] if assets else None,
     )
 
 
@@ -62,11 +69,13 @@ def child_main() -> None:
     args = json.loads(sys.argv[1])
     run_daily_job(
         Path(args["db"]), date.fromisoformat(args["start"]), date.fromisoformat(args["end"]),
-        dg.DagsterInstance.get(),
+        dg.DagsterInstance.get(), args.get("assets"),
     )
 
 
-def start_child(sim: Simulator, db: Path, home: Path, start: date, end: date) -> subprocess.Popen:
+def start_child(
+    sim: Simulator, db: Path, home: Path, start: date, end: date, assets: list[str] | None = None
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "CURSOR_API_KEY": sim.api_key,
@@ -74,7 +83,9 @@ def start_child(sim: Simulator, db: Path, home: Path, start: date, end: date) ->
         "DAGSTER_HOME": str(home),
         "PYTHONPATH": str(REPO),
     }
-    args = json.dumps({"db": str(db), "start": start.isoformat(), "end": end.isoformat()})
+    args = json.dumps(
+        {"db": str(db), "start": start.isoformat(), "end": end.isoformat(), "assets": assets}
+    )
     code = "from cursor_analytics_tests.test_crash import child_main; child_main()"
     log = home / f"child-{start}-{time.monotonic_ns()}.log"
     with log.open("w") as out:
@@ -157,14 +168,16 @@ def test_a_run_killed_while_staging_or_publishing_leaves_the_previous_data_and_t
             sim.change_day(day)
 
         # 1. Killed while staging: pages are being written to Parquet, DuckDB is not open.
-        child = start_child(sim, db, home, start, end)
+        # Each asset publishes its range atomically, one after the other: the killed runs
+        # materialize the largest one only, so "previous data" is exact for every table.
+        child = start_child(sim, db, home, start, end, KILLED_ASSETS)
         kill_when(child, lambda files: staging(files, "w") and str(db) not in files)
         assert table_contents(db) == previous
         clear_killed_run(instance)
 
         # 2. Killed while publishing: DuckDB has the file open and is reading the staged Parquet
         # into the tables, inside the transaction that first deleted the range.
-        child = start_child(sim, db, home, start, end)
+        child = start_child(sim, db, home, start, end, KILLED_ASSETS)
         kill_when(child, lambda files: staging(files, "r") and str(db) in files)
         assert table_contents(db) == previous
         clear_killed_run(instance)
