@@ -152,7 +152,9 @@ def main(
     out: Path = args.pop("out")
     result = {
         "benchmark": name,
-        "command": " ".join(["python -m", f"bench.{name}", *sys.argv[1:]]),
+        "command": " ".join(
+            ["python -m", f"bench.{name}", *(a.replace(f"{REPO}/", "") for a in sys.argv[1:])]
+        ),
         "machine": machine(),
         **run(**args),
     }
