@@ -79,23 +79,13 @@ def run_once(sim: SimProcess, start: date, end: date, minute_seconds: float, wor
     import dagster as dg
 
     from bench.jobs import cursor_daily_job
+    from cursor_analytics.resources import run_config_from_env
 
     db = workdir / f"cursor-{start}-{end}-{time.time_ns()}.duckdb"
     os.environ.update(
         CURSOR_API_KEY=sim.api_key, CURSOR_API_BASE_URL=sim.base_url, CURSOR_ANALYTICS_DB=str(db)
     )
-    run_config = {
-        "resources": {
-            "cursor_api": {
-                "config": {
-                    "api_key": {"env": "CURSOR_API_KEY"},
-                    "base_url": {"env": "CURSOR_API_BASE_URL"},
-                    "rate_limit_window_seconds": minute_seconds,
-                }
-            }
-        },
-        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-    }
+    run_config = run_config_from_env(rate_limit_window_seconds=minute_seconds)
     sim.reset()
     instance = dg.DagsterInstance.get()
     load_before = os.getloadavg()[0]

@@ -153,20 +153,10 @@ def run_demo_jobs(start: date, end: date, rate_limit_window_seconds: float = 1.0
     import dagster as dg
 
     from cursor_analytics.definitions import defs
+    from cursor_analytics.resources import run_config_from_env
 
-    run_config = {
-        "resources": {
-            "cursor_api": {
-                "config": {
-                    "api_key": {"env": "CURSOR_API_KEY"},
-                    "base_url": {"env": "CURSOR_API_BASE_URL"},
-                    # the demo's simulator runs its rate-limit clock 60x faster
-                    "rate_limit_window_seconds": rate_limit_window_seconds,
-                }
-            }
-        },
-        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-    }
+    # the demo's simulator runs its rate-limit clock 60x faster
+    run_config = run_config_from_env(rate_limit_window_seconds=rate_limit_window_seconds)
     instance = dg.DagsterInstance.get()
     daily = defs.resolve_job_def("cursor_daily_job").execute_in_process(
         run_config=run_config,

@@ -224,3 +224,22 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         ),
         "duckdb": WarehouseResource(database=_env_or_default("CURSOR_ANALYTICS_DB", DEFAULT_DB_PATH)),
     }
+
+
+def run_config_from_env(database: str | None = None, **cursor_api: Any) -> dict[str, Any]:
+    """A run config whose `cursor_api` reads CURSOR_API_KEY and CURSOR_API_BASE_URL as
+    environment references (the UI shows their names, never the key), plus `cursor_api` field
+    overrides such as the simulator's scaled `rate_limit_window_seconds`; `database` sets the
+    DuckDB file. Console logs at WARNING, for commands that print their own summary."""
+    resources: dict[str, Any] = {
+        "cursor_api": {
+            "config": {
+                "api_key": {"env": "CURSOR_API_KEY"},
+                "base_url": {"env": "CURSOR_API_BASE_URL"},
+                **cursor_api,
+            }
+        }
+    }
+    if database is not None:
+        resources["duckdb"] = {"config": {"database": database}}
+    return {"resources": resources, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -26,6 +26,7 @@ import dagster as dg
 import pytest
 
 from cursor_analytics.definitions import defs
+from cursor_analytics.resources import run_config_from_env
 from cursor_analytics.simulator import Simulator
 from cursor_analytics_tests.support import query, range_tags, table_contents
 
@@ -35,20 +36,7 @@ KILLED_ASSETS = ["raw/usage_events"]
 
 
 def run_config(db: Path) -> dict[str, Any]:
-    return {
-        "resources": {
-            "cursor_api": {
-                "config": {
-                    "api_key": {"env": "CURSOR_API_KEY"},
-                    "base_url": {"env": "CURSOR_API_BASE_URL"},
-                    "rate_limit_window_seconds": 1.0,
-                    "backoff_base_seconds": 0.01,
-                }
-            },
-            "duckdb": {"config": {"database": str(db)}},
-        },
-        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-    }
+    return run_config_from_env(str(db), rate_limit_window_seconds=1.0, backoff_base_seconds=0.01)
 
 
 def run_daily_job(
