@@ -4,8 +4,12 @@ landing in a real DuckDB file, compared with what the simulator served."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -70,6 +74,17 @@ def test_definitions_load_with_every_asset_and_lineage_from_raw_to_metrics():
     assert dg.AssetKey(["raw", "usage_events"]) in graph.get(
         dg.AssetKey(["analytics", "user_daily_metrics"])
     ).parent_keys
+
+
+def test_dg_check_defs_loads_the_code_location_from_pyproject():
+    repo = Path(__file__).resolve().parents[1]
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "VIRTUAL_ENV": str(bin_dir.parent), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    done = subprocess.run(
+        [str(bin_dir / "dg"), "check", "defs"], cwd=repo, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All definitions loaded successfully" in done.stdout + done.stderr
 
 
 def test_three_days_land_exactly_what_the_simulator_served(sim, three_days):
