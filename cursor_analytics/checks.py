@@ -141,13 +141,7 @@ COUNTERS: dict[str, tuple[str, ...]] = {
 
 def non_negative_counters(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) -> Outcome:
     columns = COUNTERS[table.name]
-    where, params = _where(table, window)
-    counts = conn.execute(
-        "SELECT " + ", ".join(f'count(*) FILTER (WHERE "{c}" < 0)' for c in columns)
-        + f" FROM {table.fqn}{where}",
-        params,
-    ).fetchone()
-    negative = {c: n for c, n in zip(columns, counts) if n}
+    negative = _rows_breaking(conn, table, window, {c: f'"{c}" < 0' for c in columns})
     return Outcome(
         passed=not negative,
         description=(
@@ -159,6 +153,20 @@ def non_negative_counters(conn: duckdb.DuckDBPyConnection, table: Table, window:
     )
 
 
+def _rows_breaking(
+    conn: duckdb.DuckDBPyConnection, table: Table, window: Window, rules: dict[str, str]
+) -> dict[str, int]:
+    """Rows of the table (within the window) matching each SQL condition: {label: count},
+    only the labels with at least one row."""
+    where, params = _where(table, window)
+    counts = conn.execute(
+        "SELECT " + ", ".join(f"count(*) FILTER (WHERE {sql})" for sql in rules.values())
+        + f" FROM {table.fqn}{where}",
+        params,
+    ).fetchone()
+    return {label: n for label, n in zip(rules, counts) if n}
+
+
 ACCEPTED_PAIRS = (
     ("total_tabs_accepted", "total_tabs_shown"),
     ("accepted_lines_added", "total_lines_added"),
@@ -167,14 +175,9 @@ ACCEPTED_PAIRS = (
 
 
 def accepted_not_above_shown(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) -> Outcome:
-    where, params = _where(table, window)
-    counts = conn.execute(
-        "SELECT "
-        + ", ".join(f"count(*) FILTER (WHERE {a} > {b})" for a, b in ACCEPTED_PAIRS)
-        + f" FROM {table.fqn}{where}",
-        params,
-    ).fetchone()
-    violations = {f"{a} > {b}": n for (a, b), n in zip(ACCEPTED_PAIRS, counts) if n}
+    violations = _rows_breaking(
+        conn, table, window, {f"{a} > {b}": f"{a} > {b}" for a, b in ACCEPTED_PAIRS}
+    )
     return Outcome(
         passed=not violations,
         description=(

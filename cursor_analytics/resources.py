@@ -7,13 +7,13 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from cursor_analytics.cursor_api import DEFAULT_RATE_LIMITS, CursorClient
 from cursor_analytics.warehouse import LOCK_TIMEOUT_SECONDS, check_database_path, connect
@@ -69,20 +69,17 @@ class CursorApiResource(dg.ConfigurableResource):
     def _check_base_url(cls, value: Any) -> Any:
         return value if _from_env(value) else check_base_url(value)
 
-    @field_validator("max_days_per_request", mode="before")
-    @classmethod
-    def _check_max_days(cls, value: Any) -> Any:
-        return _whole_number(value, "max_days_per_request", 1, 90, "30 in the current docs, up to 90 on older plans")
+    WHOLE_NUMBER_FIELDS: ClassVar[dict[str, tuple[int, int, str]]] = {
+        "max_days_per_request": (1, 90, "30 in the current docs, up to 90 on older plans"),
+        "page_size": (1, 1000, "the API maximum, 1000, is the default"),
+        "max_attempts": (1, 20, "6 by default"),
+    }
 
-    @field_validator("page_size", mode="before")
+    @field_validator(*WHOLE_NUMBER_FIELDS, mode="before")
     @classmethod
-    def _check_page_size(cls, value: Any) -> Any:
-        return _whole_number(value, "page_size", 1, 1000, "the API maximum, 1000, is the default")
-
-    @field_validator("max_attempts", mode="before")
-    @classmethod
-    def _check_max_attempts(cls, value: Any) -> Any:
-        return _whole_number(value, "max_attempts", 1, 20, "6 by default")
+    def _check_whole_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        low, high, hint = cls.WHOLE_NUMBER_FIELDS[info.field_name]
+        return _whole_number(value, info.field_name, low, high, hint)
 
     @field_validator("rate_limits", mode="before")
     @classmethod
