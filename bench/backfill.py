@@ -79,7 +79,7 @@ def run_once(sim: SimProcess, start: date, end: date, minute_seconds: float, wor
     import dagster as dg
 
     from bench.jobs import cursor_daily_job
-    from cursor_analytics.resources import run_config_from_env
+    from cursor_analytics.defs.resources import run_config_from_env
 
     db = workdir / f"cursor-{start}-{end}-{time.time_ns()}.duckdb"
     os.environ.update(

@@ -109,7 +109,7 @@ def resources(sim: Any, db_path: Path, **cursor_api: Any) -> dict[str, Any]:
     """Our real resources pointed at a simulator, with its rate-limit window length."""
     from dagster_duckdb import DuckDBResource
 
-    from cursor_analytics.resources import CursorApiResource
+    from cursor_analytics.defs.resources import CursorApiResource
 
     settings = {
         "api_key": sim.api_key,

@@ -69,7 +69,7 @@ def our_load(sim: SimProcess, day, workdir: Path, profile: bool = False) -> dict
     """The product's asset, one partition, in-process Dagster run with an ephemeral instance."""
     import dagster as dg
 
-    from cursor_analytics.assets.raw import usage_events
+    from cursor_analytics.defs.ingestion.assets import usage_events
 
     db = workdir / f"ours-{time.time_ns()}.duckdb"
     res = resources(sim, db, rate_limits=NO_PACING)

@@ -42,7 +42,7 @@ def child(argv: list[str]) -> None:
 
     from bench.common import peak_rss_mb, resources, rss_mb
     from bench.ingestion import NO_PACING
-    from cursor_analytics.assets.raw import usage_events
+    from cursor_analytics.defs.ingestion.assets import usage_events
 
     sim = SimpleNamespace(api_key=os.environ["CURSOR_API_KEY"], base_url=args.base_url, minute_seconds=60.0)
     baseline = rss_mb()

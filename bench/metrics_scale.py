@@ -162,7 +162,7 @@ SNAPSHOTS_SQL = [
 
 def generate(db: Path, users: int, start: date, end: date) -> dict[str, Any]:
     """The raw tables of a `users`-member team over [start, end], written into `db`."""
-    from cursor_analytics.assets import raw
+    from cursor_analytics.defs.ingestion import assets as raw
     from cursor_analytics.warehouse import ensure_table
 
     params = {"start": start, "end": end, "users": users}
@@ -190,7 +190,7 @@ def recompute(db: Path, start: date, end: date) -> dict[str, Any]:
     import dagster as dg
     from dagster_duckdb import DuckDBResource
 
-    from cursor_analytics.assets import metrics
+    from cursor_analytics.defs.metrics import assets as metrics
     from cursor_analytics.definitions import defs
 
     metric_assets = [

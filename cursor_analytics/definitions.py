@@ -7,13 +7,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from cursor_analytics import automation, checks
-from cursor_analytics.assets import budget, metrics, raw
-from cursor_analytics.governance.jobs import governance_jobs
-from cursor_analytics.jobs import cursor_daily_job, cursor_snapshot_job
-from cursor_analytics.resources import build_resources
-from cursor_analytics.schedules import build_daily_schedule, cursor_snapshot_schedule
-from cursor_analytics.sensors import build_freshness_alert_sensor, build_stale_partitions_sensor
+from cursor_analytics.defs.freshness import automation
+
+from cursor_analytics.defs.ingestion import checks
+from cursor_analytics.defs.metrics import budget as budget
+from cursor_analytics.defs.metrics import assets as metrics
+from cursor_analytics.defs.ingestion import assets as raw
+from cursor_analytics.defs.governance.jobs import governance_jobs
+from cursor_analytics.defs.jobs import cursor_daily_job, cursor_snapshot_job
+from cursor_analytics.defs.resources import build_resources
+from cursor_analytics.defs.freshness.schedules import build_daily_schedule, cursor_snapshot_schedule
+from cursor_analytics.defs.freshness.sensors import build_freshness_alert_sensor, build_stale_partitions_sensor
 
 GIT_URL_ENV, GIT_BRANCH_ENV = "CURSOR_ANALYTICS_GIT_URL", "CURSOR_ANALYTICS_GIT_BRANCH"
 

@@ -10,8 +10,8 @@ import dagster as dg
 import duckdb
 
 from cursor_analytics.definitions import defs
-from cursor_analytics.jobs import daily_assets, snapshot_assets
-from cursor_analytics.resources import CursorApiResource, WarehouseResource
+from cursor_analytics.defs.jobs import daily_assets, snapshot_assets
+from cursor_analytics.defs.resources import CursorApiResource, WarehouseResource
 
 ALL_ASSETS = list(defs.assets)
 

@@ -12,11 +12,11 @@ import dagster as dg
 import pytest
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
-from cursor_analytics.alerts import send_alert
-from cursor_analytics.assets import raw
+from cursor_analytics.defs.freshness.alerts import send_alert
+from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.definitions import defs
-from cursor_analytics.finality import StaleDataSettings, as_of_tags
-from cursor_analytics.sensors import build_freshness_alert_sensor, build_stale_partitions_sensor
+from cursor_analytics.defs.freshness.finality import StaleDataSettings, as_of_tags
+from cursor_analytics.defs.freshness.sensors import build_freshness_alert_sensor, build_stale_partitions_sensor
 from cursor_analytics.simulator import Simulator
 from cursor_analytics_tests.support import ALL_ASSETS, range_tags, resources
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cursor_analytics.assets import metrics, raw
+from cursor_analytics.defs.metrics import assets as metrics
+
+from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.definitions import defs
 from cursor_analytics.simulator import Simulator
 from cursor_analytics_tests.support import (

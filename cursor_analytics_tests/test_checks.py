@@ -9,8 +9,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from cursor_analytics import checks
-from cursor_analytics.assets import raw
+from cursor_analytics.defs.ingestion import checks
+from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.simulator import Simulator, Variants
 from cursor_analytics_tests.support import ALL_ASSETS, materialize_snapshots, query, range_tags, resources
 

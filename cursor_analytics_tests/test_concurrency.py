@@ -19,8 +19,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from cursor_analytics.assets import raw
-from cursor_analytics.resources import WarehouseResource
+from cursor_analytics.defs.ingestion import assets as raw
+from cursor_analytics.defs.resources import WarehouseResource
 from cursor_analytics.simulator import Simulator
 from cursor_analytics.warehouse import WarehouseLockedError, connect
 from cursor_analytics_tests.support import materialize_days, query, resources, table_contents

@@ -26,7 +26,7 @@ import dagster as dg
 import pytest
 
 from cursor_analytics.definitions import defs
-from cursor_analytics.resources import run_config_from_env
+from cursor_analytics.defs.resources import run_config_from_env
 from cursor_analytics.simulator import Simulator
 from cursor_analytics_tests.support import query, range_tags, table_contents
 

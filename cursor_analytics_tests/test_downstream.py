@@ -1,5 +1,5 @@
 """Building on cursor-analytics: the example downstream code location (examples/downstream) and
-the table reference a downstream team reads (README, cursor_analytics/columns.py)."""
+the table reference a downstream team reads (README, cursor_analytics/ui/columns.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 import yaml
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics import columns
+from cursor_analytics.ui import columns
 from cursor_analytics.definitions import defs
 from cursor_analytics_tests.support import query
 
@@ -147,8 +147,8 @@ def test_every_table_and_column_of_the_warehouse_is_described_and_listed_in_the_
         described = columns.describe(fqn)
         missing = [n for n in names if n not in described]
         stale = [n for n in described if n not in names]
-        assert not missing, f"describe columns {missing} of {fqn} in cursor_analytics/columns.py"
-        assert not stale, f"{fqn} has no columns {stale}: remove them from cursor_analytics/columns.py"
+        assert not missing, f"describe columns {missing} of {fqn} in cursor_analytics/ui/columns.py"
+        assert not stale, f"{fqn} has no columns {stale}: remove them from cursor_analytics/ui/columns.py"
         assert all(described[n] for n in names), fqn
 
     readme = (REPO / "README.md").read_text()
@@ -157,5 +157,5 @@ def test_every_table_and_column_of_the_warehouse_is_described_and_listed_in_the_
     listed = readme[readme.index(begin) + len(begin) : readme.index(end)].strip()
     assert listed == columns.reference_markdown(), (
         "README.md's table reference is out of date: replace the block between the markers with "
-        "the output of: python -c 'from cursor_analytics.columns import reference_markdown as r; print(r())'"
+        "the output of: python -c 'from cursor_analytics.ui.columns import reference_markdown as r; print(r())'"
     )

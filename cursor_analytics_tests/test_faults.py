@@ -13,8 +13,8 @@ from datetime import date, timedelta
 import dagster as dg
 import pytest
 
-from cursor_analytics.assets import raw
-from cursor_analytics.resources import WarehouseResource
+from cursor_analytics.defs.ingestion import assets as raw
+from cursor_analytics.defs.resources import WarehouseResource
 from cursor_analytics.simulator import Faults, Simulator
 from cursor_analytics_tests.support import materialize_days, materialize_snapshots, query, resources
 

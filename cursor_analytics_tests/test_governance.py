@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
-from cursor_analytics.assets import raw
+from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.cli import main
 from cursor_analytics.definitions import defs
 from cursor_analytics.governance import blocklists, spend_limits

@@ -8,12 +8,12 @@ import dagster as dg
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics.automation import DAILY_FRESHNESS, METRICS_FOLLOW_RAW, SNAPSHOT_FRESHNESS
+from cursor_analytics.defs.freshness.automation import DAILY_FRESHNESS, METRICS_FOLLOW_RAW, SNAPSHOT_FRESHNESS
 from cursor_analytics.definitions import defs
-from cursor_analytics.finality import AS_OF_TAG, ENV, StaleDataSettings
-from cursor_analytics.jobs import daily_assets
-from cursor_analytics.partitions import daily_partitions
-from cursor_analytics.schedules import build_daily_schedule
+from cursor_analytics.defs.freshness.finality import AS_OF_TAG, ENV, StaleDataSettings
+from cursor_analytics.defs.jobs import daily_assets
+from cursor_analytics.defs.partitions import daily_partitions
+from cursor_analytics.defs.freshness.schedules import build_daily_schedule
 from cursor_analytics.simulator import Simulator
 from cursor_analytics_tests.support import ALL_ASSETS, query, resources
 

@@ -14,11 +14,11 @@ from datetime import date, datetime, timedelta, timezone
 import dagster as dg
 import pytest
 
-from cursor_analytics.assets import raw
+from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.definitions import defs
-from cursor_analytics.finality import AS_OF_TAG, StaleDataSettings, as_of_tags
-from cursor_analytics.jobs import daily_assets
-from cursor_analytics.sensors import METRIC_KEYS, build_stale_partitions_sensor
+from cursor_analytics.defs.freshness.finality import AS_OF_TAG, StaleDataSettings, as_of_tags
+from cursor_analytics.defs.jobs import daily_assets
+from cursor_analytics.defs.freshness.sensors import METRIC_KEYS, build_stale_partitions_sensor
 from cursor_analytics.simulator import Simulator
 from cursor_analytics_tests.support import ALL_ASSETS, query, range_tags, resources
 

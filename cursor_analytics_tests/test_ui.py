@@ -32,8 +32,10 @@ import httpx
 import pytest
 from PIL import Image
 
-from cursor_analytics import charts, columns
-from cursor_analytics.assets import metrics
+from cursor_analytics.ui import charts
+
+from cursor_analytics.ui import columns
+from cursor_analytics.defs.metrics import assets as metrics
 from cursor_analytics.definitions import defs, with_code_references
 from cursor_analytics_tests.support import query
 
@@ -103,7 +105,7 @@ def test_raw_assets_declare_their_column_schema_with_a_description_for_every_col
         described = {c.name: c.description for c in schema.columns}
         assert "day" in described or "snapshot_at" in described, key
         missing = [name for name, text in described.items() if not text]
-        assert not missing, f"describe {missing} of raw.{key.path[-1]} in cursor_analytics/columns.py"
+        assert not missing, f"describe {missing} of raw.{key.path[-1]} in cursor_analytics/ui/columns.py"
 
 
 @pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
@@ -113,7 +115,7 @@ def test_code_references_point_at_the_git_host_when_a_repository_url_is_configur
     )
     (reference,) = linked[0].specs_by_key[METRIC].metadata["dagster/code_references"].code_references
     assert re.fullmatch(
-        r"https://github\.com/acme/cursor-analytics/tree/release/cursor_analytics/assets/metrics\.py#L\d+",
+        r"https://github\.com/acme/cursor-analytics/tree/release/cursor_analytics/defs/metrics/assets\.py#L\d+",
         reference.url,
     )
     with pytest.raises(ValueError, match="CURSOR_ANALYTICS_GIT_URL='https://git.example.org/x'"):

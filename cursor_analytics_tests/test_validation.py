@@ -16,10 +16,10 @@ import pydantic
 import pytest
 from click.testing import CliRunner
 
-from cursor_analytics import partitions
+from cursor_analytics.defs import partitions
 from cursor_analytics.cli import main
 from cursor_analytics.definitions import defs
-from cursor_analytics.resources import CursorApiResource, WarehouseResource
+from cursor_analytics.defs.resources import CursorApiResource, WarehouseResource
 from cursor_analytics.simulator import Simulator
 from cursor_analytics_tests.support import range_tags
 

@@ -31,7 +31,7 @@ import yaml
 from cursor_analytics.cursor_api import CursorApiError, CursorClient
 from cursor_analytics.governance.audit import AuditLog, WriteFailed
 from cursor_analytics.governance.files import Node, Reader, Source
-from cursor_analytics.metadata import markdown_table
+from cursor_analytics.ui.metadata import markdown_table
 
 DEFAULT_PATH = "governance/repo_blocklists.yaml"
 KEYS = ("repos",)

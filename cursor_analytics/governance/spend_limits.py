@@ -29,11 +29,13 @@ from typing import Any
 
 import duckdb
 
-from cursor_analytics.assets import metrics, raw
+from cursor_analytics.defs.metrics import assets as metrics
+
+from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.cursor_api import CursorApiError, CursorClient
 from cursor_analytics.governance.audit import AuditLog, WriteFailed
 from cursor_analytics.governance.files import GovernanceFileError, Problem, Reader, Source
-from cursor_analytics.metadata import markdown_table
+from cursor_analytics.ui.metadata import markdown_table
 from cursor_analytics.warehouse import ensure_table, table_exists
 
 DEFAULT_PATH = "governance/spend_limits.yaml"

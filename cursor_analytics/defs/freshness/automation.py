@@ -19,7 +19,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from cursor_analytics.assets import metrics
+from cursor_analytics.defs.metrics import assets as metrics
 
 DAILY_FRESHNESS = dg.FreshnessPolicy.cron(
     deadline_cron="0 4 * * *", lower_bound_delta=timedelta(hours=3), timezone="UTC"

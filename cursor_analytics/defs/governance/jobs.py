@@ -17,11 +17,11 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from cursor_analytics.assets import raw
+from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.governance import blocklists, spend_limits
 from cursor_analytics.governance.audit import ACTOR_ENV, AuditLog, default_actor
 from cursor_analytics.governance.files import Source
-from cursor_analytics.resources import CursorApiResource
+from cursor_analytics.defs.resources import CursorApiResource
 
 POOL = "cursor_governance"
 

@@ -28,10 +28,11 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics import fingerprints as fp
-from cursor_analytics.alerts import send_alert
-from cursor_analytics.assets import metrics, raw
-from cursor_analytics.finality import (
+from cursor_analytics.defs.freshness import fingerprints as fp
+from cursor_analytics.defs.freshness.alerts import send_alert
+from cursor_analytics.defs.metrics import assets as metrics
+from cursor_analytics.defs.ingestion import assets as raw
+from cursor_analytics.defs.freshness.finality import (
     FINGERPRINTED,
     StaleDataSettings,
     as_of_tags,
@@ -40,9 +41,9 @@ from cursor_analytics.finality import (
     utc_now,
     verification_rows,
 )
-from cursor_analytics.jobs import cursor_daily_job
-from cursor_analytics.partitions import daily_partitions
-from cursor_analytics.resources import CursorApiResource
+from cursor_analytics.defs.jobs import cursor_daily_job
+from cursor_analytics.defs.partitions import daily_partitions
+from cursor_analytics.defs.resources import CursorApiResource
 from cursor_analytics.warehouse import Staging, WarehouseLockedError, connect
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"

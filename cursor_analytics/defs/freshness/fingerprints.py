@@ -27,7 +27,7 @@ from cursor_analytics.cursor_api import (
     InsufficientAccessError,
     InvalidCredentialsError,
 )
-from cursor_analytics.finality import FINAL, FINGERPRINTED, PARTITION_FINALITY
+from cursor_analytics.defs.freshness.finality import FINAL, FINGERPRINTED, PARTITION_FINALITY
 from cursor_analytics.warehouse import table_exists
 
 Fingerprint = dict[str, dict[str, int]]  # dataset -> {measure: value}

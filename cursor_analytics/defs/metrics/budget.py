@@ -4,8 +4,8 @@ spend limit, as analytics.spend_budget and a WARN check."""
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics.assets import metrics
-from cursor_analytics.metadata import markdown_table
+from cursor_analytics.defs.metrics import assets as metrics
+from cursor_analytics.ui.metadata import markdown_table
 
 # The limit Cursor enforces: the effective per-user limit, else the monthly limit, else a
 # non-zero hard limit override (older responses).

@@ -30,11 +30,11 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics.assets import raw
+from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.cursor_api import FIELDS
-from cursor_analytics.finality import PARTITION_FINALITY, StaleDataSettings
-from cursor_analytics.fingerprints import DAILY_USAGE_SUMS
-from cursor_analytics.metadata import markdown_table
+from cursor_analytics.defs.freshness.finality import PARTITION_FINALITY, StaleDataSettings
+from cursor_analytics.defs.freshness.fingerprints import DAILY_USAGE_SUMS
+from cursor_analytics.ui.metadata import markdown_table
 from cursor_analytics.warehouse import Table, table_exists
 
 UNIQUE_NATURAL_KEY = "unique_natural_key"

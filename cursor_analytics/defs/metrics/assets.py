@@ -14,10 +14,12 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics import charts, finality
-from cursor_analytics.assets import raw
-from cursor_analytics.metadata import preview, table_column_schema
-from cursor_analytics.partitions import backfill_policy, daily_partitions, window_days
+from cursor_analytics.ui import charts
+
+from cursor_analytics.defs.freshness import finality
+from cursor_analytics.defs.ingestion import assets as raw
+from cursor_analytics.ui.metadata import preview, table_column_schema
+from cursor_analytics.defs.partitions import backfill_policy, daily_partitions, window_days
 from cursor_analytics.warehouse import (
     Table,
     ensure_table,

@@ -16,10 +16,10 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics.finality import FINAL, StaleDataSettings, as_of_tags, day_finality
-from cursor_analytics.jobs import cursor_daily_job, cursor_snapshot_job
-from cursor_analytics.partitions import daily_partitions
-from cursor_analytics.sensors import open_duckdb
+from cursor_analytics.defs.freshness.finality import FINAL, StaleDataSettings, as_of_tags, day_finality
+from cursor_analytics.defs.jobs import cursor_daily_job, cursor_snapshot_job
+from cursor_analytics.defs.partitions import daily_partitions
+from cursor_analytics.defs.freshness.sensors import open_duckdb
 from cursor_analytics.warehouse import WarehouseLockedError
 
 DAILY_CRON = "30 1 * * *"  # Cursor aggregates hourly: yesterday is complete well before 01:30

@@ -12,12 +12,12 @@ from pathlib import Path
 import click
 
 try:  # loading the commands reads settings such as CURSOR_ANALYTICS_START_DATE
-    from cursor_analytics.governance.commands import blocklists_cli, spend_limits_cli
+    from cursor_analytics.cli.governance import blocklists_cli, spend_limits_cli
 except ValueError as exc:
     if not getattr(exc, "setting", None):  # partitions.SettingError: one line, no traceback
         raise
     sys.exit(f"Error: {exc}")
-from cursor_analytics.resources import DEFAULT_BASE_URL, DEFAULT_DB_PATH, check_base_url
+from cursor_analytics.defs.resources import DEFAULT_BASE_URL, DEFAULT_DB_PATH, check_base_url
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -120,7 +120,7 @@ def _prepare_dagster_home() -> Path:
 def demo(days: int, users: int, seed: int, db: str) -> None:
     """Start the simulator, materialize every asset for the last DAYS days through Dagster into
     DuckDB and the local Dagster instance, and print a summary."""
-    from cursor_analytics.partitions import daily_partitions
+    from cursor_analytics.defs.partitions import daily_partitions
 
     if daily_partitions.start.date() > datetime.now(timezone.utc).date() - timedelta(days=days - 1):
         raise click.UsageError(
@@ -153,7 +153,7 @@ def run_demo_jobs(start: date, end: date, rate_limit_window_seconds: float = 1.0
     import dagster as dg
 
     from cursor_analytics.definitions import defs
-    from cursor_analytics.resources import run_config_from_env
+    from cursor_analytics.defs.resources import run_config_from_env
 
     # the demo's simulator runs its rate-limit clock 60x faster
     run_config = run_config_from_env(rate_limit_window_seconds=rate_limit_window_seconds)

@@ -13,11 +13,11 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics import finality
+from cursor_analytics.defs.freshness import finality
 from cursor_analytics.cursor_api import FIELDS, CursorClient, Page
-from cursor_analytics.metadata import column_schema, preview
-from cursor_analytics.partitions import backfill_policy, daily_partitions, window_days
-from cursor_analytics.resources import CursorApiResource
+from cursor_analytics.ui.metadata import column_schema, preview
+from cursor_analytics.defs.partitions import backfill_policy, daily_partitions, window_days
+from cursor_analytics.defs.resources import CursorApiResource
 from cursor_analytics.warehouse import Staging, Table
 
 GROUP = "cursor_raw"

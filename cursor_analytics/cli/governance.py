@@ -18,7 +18,7 @@ from cursor_analytics.cursor_api import CursorApiError
 from cursor_analytics.governance import blocklists, spend_limits
 from cursor_analytics.governance.audit import ACTOR_ENV, WriteFailed
 from cursor_analytics.governance.files import GovernanceFileError
-from cursor_analytics.resources import DEFAULT_BASE_URL, DEFAULT_DB_PATH
+from cursor_analytics.defs.resources import DEFAULT_BASE_URL, DEFAULT_DB_PATH
 
 T = TypeVar("T")
 DRY_RUN = "Dry run: nothing was changed. Re-run with --yes to apply."

@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from cursor_analytics.columns import describe
+from cursor_analytics.ui.columns import describe
 from cursor_analytics.warehouse import SQL_TYPES, Table
 
 PREVIEW_ROWS = 5
