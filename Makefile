@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: demo test ui bench install chromium screenshots clean
+.PHONY: demo test lint ui bench install chromium screenshots clean
 
 install: $(BIN)/.installed
 
@@ -23,9 +23,15 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 
 # --dist loadfile: all tests of a file on one worker, so a module's fixture (a demo, a running
 # `dagster dev`, materialized days) is built once, not once per worker.
-test: install
+test: install lint
 	bash .ci/install-chromium || echo "Chromium could not be installed: test_ui.py will fail and say so."
 	$(BIN)/pytest -n 2 --dist loadfile -q -p no:cacheprovider
+
+# Style and architecture: ruff (lint, format) and import-linter's layers contract (pyproject).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # The UI test's browser: Debian's chromium package, installed by apt-get when missing.
 chromium:

@@ -26,7 +26,18 @@ from bench.common import REPO, RESULTS_DIR
 
 BENCHMARKS = ["backfill", "ingestion", "memory", "metrics_scale"]
 QUICK_ARGS = {
-    "backfill": ["--days", "2", "--users", "12", "--minute-seconds", "1", "--repeats", "1", "--long-repeats", "1"],
+    "backfill": [
+        "--days",
+        "2",
+        "--users",
+        "12",
+        "--minute-seconds",
+        "1",
+        "--repeats",
+        "1",
+        "--long-repeats",
+        "1",
+    ],
     "ingestion": ["--events", "3000", "--users", "12", "--repeats", "1"],
     "memory": ["--events", "2000,4000", "--users", "12", "--repeats", "1"],
     "metrics_scale": ["--grid", "40x7,20x7", "--repeats", "1"],
@@ -75,7 +86,8 @@ def summary(results: dict[str, dict[str, Any]]) -> list[str]:
         b = results["backfill"]
         off = [
             f"{x['days']} d {path}"
-            for x in b["backfills"] for path, f in x["floor"].items()
+            for x in b["backfills"]
+            for path, f in x["floor"].items()
             if any(r["requests"].get(path, 0) != f["requests"] for r in x["runs"])
         ]
         n = sum(len(x["floor"]) for x in b["backfills"])
@@ -84,56 +96,90 @@ def summary(results: dict[str, dict[str, Any]]) -> list[str]:
             f"(peers at 100/page: {x['floor']['/teams/filtered-usage-events']['requests_at_page_size_100']:,})"
             for x in b["backfills"]
         )
-        rows.append((
-            "1. Requests per endpoint", "exactly the floor",
-            (f"all {n} endpoint x backfill counts at the floor" if not off else f"off the floor: {', '.join(off)}")
-            + f"; usage-events requests {events}",
-            not off,
-        ))
-        ratios = [(x["days"], x["median_api_phase_seconds"] / x["floor_seconds"], x["median_wall_seconds"] / x["floor_seconds"]) for x in b["backfills"]]
-        rows.append((
-            "2. Wall time / rate-limit floor", "<= 1.10",
-            "API phase " + ", ".join(f"{d} d: {a:.2f}" for d, a, _ in ratios)
-            + "; whole run incl. metrics " + ", ".join(f"{d} d: {w:.2f}" for d, _, w in ratios)
-            + f" (1 minute = {b['minute_seconds']:g} s)",
-            all(a <= 1.10 for _, a, _ in ratios),
-        ))
+        rows.append(
+            (
+                "1. Requests per endpoint",
+                "exactly the floor",
+                (
+                    f"all {n} endpoint x backfill counts at the floor"
+                    if not off
+                    else f"off the floor: {', '.join(off)}"
+                )
+                + f"; usage-events requests {events}",
+                not off,
+            )
+        )
+        ratios = [
+            (
+                x["days"],
+                x["median_api_phase_seconds"] / x["floor_seconds"],
+                x["median_wall_seconds"] / x["floor_seconds"],
+            )
+            for x in b["backfills"]
+        ]
+        rows.append(
+            (
+                "2. Wall time / rate-limit floor",
+                "<= 1.10",
+                "API phase "
+                + ", ".join(f"{d} d: {a:.2f}" for d, a, _ in ratios)
+                + "; whole run incl. metrics "
+                + ", ".join(f"{d} d: {w:.2f}" for d, _, w in ratios)
+                + f" (1 minute = {b['minute_seconds']:g} s)",
+                all(a <= 1.10 for _, a, _ in ratios),
+            )
+        )
     for extra in (n for n in results if n.startswith("backfill-")):
         x = results[extra]
         ratios = [(b["days"], b["median_api_phase_seconds"] / b["floor_seconds"]) for b in x["backfills"]]
-        rows.append((
-            f"2b. Same, supplementary ({extra.split('-', 1)[1]})", "<= 1.10",
-            "API phase " + ", ".join(f"{d} d: {a:.2f}" for d, a in ratios)
-            + f" (1 minute = {x['minute_seconds']:g} s)",
-            all(a <= 1.10 for _, a in ratios),
-        ))
+        rows.append(
+            (
+                f"2b. Same, supplementary ({extra.split('-', 1)[1]})",
+                "<= 1.10",
+                "API phase "
+                + ", ".join(f"{d} d: {a:.2f}" for d, a in ratios)
+                + f" (1 minute = {x['minute_seconds']:g} s)",
+                all(a <= 1.10 for _, a in ratios),
+            )
+        )
     if "ingestion" in results:
         i = results["ingestion"]
-        rows.append((
-            "3. Ingestion overhead", "<= 1.5x the bare load",
-            f"{i['ratio']:.2f}x ({i['ours_rows_per_second']:,.0f} vs {i['bare_rows_per_second']:,.0f} rows/s, "
-            f"{i['events']:,} events)",
-            i["ratio"] <= 1.5,
-        ))
+        rows.append(
+            (
+                "3. Ingestion overhead",
+                "<= 1.5x the bare load",
+                f"{i['ratio']:.2f}x ({i['ours_rows_per_second']:,.0f} vs {i['bare_rows_per_second']:,.0f} rows/s, "
+                f"{i['events']:,} events)",
+                i["ratio"] <= 1.5,
+            )
+        )
     if "memory" in results:
         m = results["memory"]
         peaks = [(s["events"], s["median_peak_rss_mb"]) for s in m["sizes"]]
         flat = max(p for _, p in peaks) - min(p for _, p in peaks) <= 0.15 * min(p for _, p in peaks)
-        rows.append((
-            "4. Peak RSS, one day of events", f"< {m['target_mb']} MB, flat",
-            ", ".join(f"{e:,}: {p:.0f} MB" for e, p in peaks),
-            all(p < m["target_mb"] for _, p in peaks) and flat,
-        ))
+        rows.append(
+            (
+                "4. Peak RSS, one day of events",
+                f"< {m['target_mb']} MB, flat",
+                ", ".join(f"{e:,}: {p:.0f} MB" for e, p in peaks),
+                all(p < m["target_mb"] for _, p in peaks) and flat,
+            )
+        )
     if "metrics_scale" in results:
         g = results["metrics_scale"]["grid"]
-        rows.append((
-            "5. Metrics recompute", "(measured)",
-            ", ".join(f"{r['users']:,} users x {r['days']} d: {r['median_seconds']:.1f} s" for r in g),
-            None,
-        ))
+        rows.append(
+            (
+                "5. Metrics recompute",
+                "(measured)",
+                ", ".join(f"{r['users']:,} users x {r['days']} d: {r['median_seconds']:.1f} s" for r in g),
+                None,
+            )
+        )
     lines = ["| benchmark | target | measured (medians) | |", "|---|---|---|---|"]
     for name, target, measured, met in rows:
-        lines.append(f"| {name} | {target} | {measured} | {'met' if met else 'missed' if met is False else ''} |")
+        lines.append(
+            f"| {name} | {target} | {measured} | {'met' if met else 'missed' if met is False else ''} |"
+        )
     return lines
 
 
@@ -180,13 +226,17 @@ def render(results: dict[str, dict[str, Any]], previous: str | None, quick: bool
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {BENCHMARKS}")
+    parser.add_argument(
+        "--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {BENCHMARKS}"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the scripts")
     parser.add_argument("--report-only", action="store_true", help="only re-render the report")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "RESULTS.md")
     parser.add_argument(
-        "--log-dir", type=Path, default=Path(tempfile.gettempdir()) / "cursor-analytics-bench",
+        "--log-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "cursor-analytics-bench",
         help="where each script's stderr (Dagster's logs) goes",
     )
     args = parser.parse_args()

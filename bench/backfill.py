@@ -47,7 +47,7 @@ ENDPOINTS: dict[str, tuple[str, str | None, int, int]] = {
 
 
 def chunks(start: date, end: date) -> list[tuple[date, date]]:
-    from cursor_analytics.cursor_api.client import split_days
+    from cursor_analytics.cursor_api import split_days
 
     return split_days(start, end, CHUNK_DAYS)
 
@@ -127,20 +127,28 @@ def run(
     from cursor_analytics.cursor_api.pacing import default_margin
 
     backfills = []
-    with SimProcess(
-        seed=seed, users=users, days=max(days) + 10, today=today, rate_limits=True,
-        minute_seconds=minute_seconds,
-    ) as sim, dagster_home(), tempfile.TemporaryDirectory(prefix="cursor-bench-") as workdir:
+    with (
+        SimProcess(
+            seed=seed,
+            users=users,
+            days=max(days) + 10,
+            today=today,
+            rate_limits=True,
+            minute_seconds=minute_seconds,
+        ) as sim,
+        dagster_home(),
+        tempfile.TemporaryDirectory(prefix="cursor-bench-") as workdir,
+    ):
         first, last = backfill_window(max(days), today)
         # Ground truth of every day (this also warms the simulator's caches for every run).
-        truth = {first + timedelta(days=i): sim.ground_truth(first + timedelta(days=i))
-                 for i in range((last - first).days + 1)}
+        truth = {
+            first + timedelta(days=i): sim.ground_truth(first + timedelta(days=i))
+            for i in range((last - first).days + 1)
+        }
         for n_days in days:
             start, end = backfill_window(n_days, today)
             floor = request_floor(start, end, users, truth)
-            windows = {
-                path: math.ceil(floor[path]["requests"] / ENDPOINTS[path][3]) for path in ENDPOINTS
-            }
+            windows = {path: math.ceil(floor[path]["requests"] / ENDPOINTS[path][3]) for path in ENDPOINTS}
             floor_seconds = max(windows.values()) * minute_seconds
             n_runs = repeats if n_days <= 90 else long_repeats
             runs = [run_once(sim, start, end, minute_seconds, Path(workdir)) for _ in range(n_runs)]
@@ -156,8 +164,7 @@ def run(
                     "median_wall_seconds": median([r["wall_seconds"] for r in runs]),
                     "median_api_phase_seconds": median([r["api_phase_seconds"] for r in runs]),
                     "median_step_seconds": {
-                        key: median([r["steps"][key]["seconds"] for r in runs])
-                        for key in runs[0]["steps"]
+                        key: median([r["steps"][key]["seconds"] for r in runs]) for key in runs[0]["steps"]
                     },
                 }
             )
@@ -218,8 +225,11 @@ def wall_table(result: dict[str, Any], heading: str) -> str:
     for b in result["backfills"]:
         fw = b["floor_windows"]
         order = [
-            "/teams/filtered-usage-events", "/analytics/ai-code/changes",
-            "/analytics/ai-code/commits", "/teams/daily-usage-data", "/teams/audit-logs",
+            "/teams/filtered-usage-events",
+            "/analytics/ai-code/changes",
+            "/analytics/ai-code/commits",
+            "/teams/daily-usage-data",
+            "/teams/audit-logs",
         ]
         api, wall, floor = b["median_api_phase_seconds"], b["median_wall_seconds"], b["floor_seconds"]
         ev = b["median_step_seconds"].get("raw__usage_events", float("nan"))
@@ -242,9 +252,13 @@ def wall_table(result: dict[str, Any], heading: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--days", type=int_list, default=[30, 90, 365], help="backfill lengths, comma-separated")
+    parser.add_argument(
+        "--days", type=int_list, default=[30, 90, 365], help="backfill lengths, comma-separated"
+    )
     parser.add_argument("--users", type=int, default=200, help="simulated team size")
-    parser.add_argument("--minute-seconds", type=float, default=10.0, help="length of one rate-limit minute, in seconds")
+    parser.add_argument(
+        "--minute-seconds", type=float, default=10.0, help="length of one rate-limit minute, in seconds"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per backfill of up to 90 days")
     parser.add_argument("--long-repeats", type=int, default=2, help="timed runs per longer backfill")
     parser.add_argument("--seed", type=int, default=7, help="seed of the simulated team")

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ RESULTS_DIR = REPO / "bench" / "results"
 
 
 def utc_today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def backfill_window(days: int, today: date | None = None) -> tuple[date, date]:
@@ -65,7 +65,7 @@ def machine() -> dict[str, Any]:
         "pyarrow": version("pyarrow"),
         "httpx": version("httpx"),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

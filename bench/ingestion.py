@@ -30,7 +30,7 @@ NO_PACING = {PATH: 1_000_000}  # requests per window: the simulator has no limit
 
 
 def day_window_ms(day) -> tuple[int, int]:
-    from cursor_analytics.cursor_api.client import day_end_ms, day_start_ms
+    from cursor_analytics.cursor_api import day_end_ms, day_start_ms
 
     return day_start_ms(day), day_end_ms(day)
 
@@ -110,10 +110,13 @@ def breakdown(profiler: cProfile.Profile, seconds: float) -> dict[str, float]:
     for label, names in STAGES.items():
         total = 0.0
         for (_file, _line, func), (_cc, _nc, _tt, ct, callers) in stats.items():
-            if func in names or any(func.endswith(f".{n}'>") or func == f"<method '{n}' of '_socket.socket' objects>" for n in names):
-                # count only top-level entries of recursive or nested calls
-                if not any(c[2] in names for c in callers):
-                    total += ct
+            matches = func in names or any(
+                func.endswith(f".{n}'>") or func == f"<method '{n}' of '_socket.socket' objects>"
+                for n in names
+            )
+            # count only top-level entries of recursive or nested calls
+            if matches and not any(c[2] in names for c in callers):
+                total += ct
         out[label] = round(total, 3)
     out["total (profiled)"] = round(seconds, 3)
     return out
@@ -123,13 +126,19 @@ def run(events: int, repeats: int, users: int, seed: int) -> dict[str, Any]:
     today = utc_today()
     day = today - timedelta(days=1)
     ours, bare = [], []
-    with SimProcess(
-        seed=seed, users=users, days=30, today=today, rate_limits=False, events_per_day={day: events}
-    ) as sim, tempfile.TemporaryDirectory(prefix="cursor-bench-") as workdir:
+    with (
+        SimProcess(
+            seed=seed, users=users, days=30, today=today, rate_limits=False, events_per_day={day: events}
+        ) as sim,
+        tempfile.TemporaryDirectory(prefix="cursor-bench-") as workdir,
+    ):
         work = Path(workdir)
         bare_load(sim, day, work)  # warm the simulator's plan of the day (not counted)
         for i in range(repeats):  # alternate the order: neither side always goes first
-            pair = [lambda: ours.append(our_load(sim, day, work)), lambda: bare.append(bare_load(sim, day, work))]
+            pair = [
+                lambda: ours.append(our_load(sim, day, work)),
+                lambda: bare.append(bare_load(sim, day, work)),
+            ]
             for step in pair if i % 2 == 0 else reversed(pair):
                 step()
         profile = our_load(sim, day, work, profile=True)["profile"]

@@ -57,19 +57,38 @@ def child(argv: list[str]) -> None:
     peak = peak_rss_mb()
     with duckdb.connect(str(args.db), read_only=True) as conn:
         rows = conn.execute("SELECT count(*) FROM raw.usage_events").fetchone()[0]
-    print(json.dumps({
-        "success": result.success, "rows": rows, "seconds": seconds,
-        "baseline_rss_mb": baseline, "peak_rss_mb": peak,
-    }))
+    print(
+        json.dumps(
+            {
+                "success": result.success,
+                "rows": rows,
+                "seconds": seconds,
+                "baseline_rss_mb": baseline,
+                "peak_rss_mb": peak,
+            }
+        )
+    )
 
 
 def measure(sim: SimProcess, day: date, workdir: Path) -> dict[str, Any]:
     db = workdir / f"memory-{day}-{time.time_ns()}.duckdb"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.memory", "child", "--day", day.isoformat(),
-         "--base-url", sim.base_url, "--db", str(db)],
+        [
+            sys.executable,
+            "-m",
+            "bench.memory",
+            "child",
+            "--day",
+            day.isoformat(),
+            "--base-url",
+            sim.base_url,
+            "--db",
+            str(db),
+        ],
         env={**os.environ, "CURSOR_API_KEY": sim.api_key},
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"the measured process failed:\n{proc.stderr[-4000:]}")
@@ -85,26 +104,37 @@ def run(events: list[int], repeats: int, users: int, seed: int) -> dict[str, Any
     today = utc_today()
     days = {n: today - timedelta(days=1 + i) for i, n in enumerate(events)}
     sizes = []
-    with SimProcess(
-        seed=seed, users=users, days=30, today=today, rate_limits=False,
-        events_per_day={d: n for n, d in days.items()},
-    ) as sim, tempfile.TemporaryDirectory(prefix="cursor-bench-") as workdir:
+    with (
+        SimProcess(
+            seed=seed,
+            users=users,
+            days=30,
+            today=today,
+            rate_limits=False,
+            events_per_day={d: n for n, d in days.items()},
+        ) as sim,
+        tempfile.TemporaryDirectory(prefix="cursor-bench-") as workdir,
+    ):
         for n, day in days.items():
             start_ms, end_ms = day_window_ms(day)
             httpx.post(  # warm the simulator's plan of the day (not measured)
-                sim.base_url + "/teams/filtered-usage-events", auth=(sim.api_key, ""), timeout=300,
+                sim.base_url + "/teams/filtered-usage-events",
+                auth=(sim.api_key, ""),
+                timeout=300,
                 json={"startDate": start_ms, "endDate": end_ms, "page": 1, "pageSize": 1},
             ).raise_for_status()
             runs = [measure(sim, day, Path(workdir)) for _ in range(repeats)]
             assert all(r["success"] and r["rows"] == n for r in runs), runs
-            sizes.append({
-                "events": n,
-                "day": day.isoformat(),
-                "runs": runs,
-                "median_peak_rss_mb": median([r["peak_rss_mb"] for r in runs]),
-                "median_baseline_rss_mb": median([r["baseline_rss_mb"] for r in runs]),
-                "median_seconds": median([r["seconds"] for r in runs]),
-            })
+            sizes.append(
+                {
+                    "events": n,
+                    "day": day.isoformat(),
+                    "runs": runs,
+                    "median_peak_rss_mb": median([r["peak_rss_mb"] for r in runs]),
+                    "median_baseline_rss_mb": median([r["baseline_rss_mb"] for r in runs]),
+                    "median_seconds": median([r["seconds"] for r in runs]),
+                }
+            )
     return {"users": users, "repeats": repeats, "target_mb": TARGET_MB, "sizes": sizes}
 
 
@@ -130,7 +160,12 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--events", type=int_list, default=[250_000, 500_000, 1_000_000], help="events per day, comma-separated")
+    parser.add_argument(
+        "--events",
+        type=int_list,
+        default=[250_000, 500_000, 1_000_000],
+        help="events per day, comma-separated",
+    )
     parser.add_argument("--repeats", type=int, default=2, help="runs per size")
     parser.add_argument("--users", type=int, default=200, help="simulated team size")
     parser.add_argument("--seed", type=int, default=7, help="seed of the simulated team")

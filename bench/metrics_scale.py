@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 
 from bench.common import backfill_window, main, median, range_tags, utc_today
+from cursor_analytics.warehouse import tables
 
 NAME = "metrics_scale"
 
@@ -162,13 +163,18 @@ SNAPSHOTS_SQL = [
 
 def generate(db: Path, users: int, start: date, end: date) -> dict[str, Any]:
     """The raw tables of a `users`-member team over [start, end], written into `db`."""
-    from cursor_analytics.defs.ingestion import assets as raw
     from cursor_analytics.warehouse import ensure_table
 
     params = {"start": start, "end": end, "users": users}
     started = time.perf_counter()
     with duckdb.connect(str(db)) as conn:
-        for table in (raw.DAILY_USAGE, raw.USAGE_EVENTS, raw.AI_COMMITS, raw.TEAM_MEMBERS, raw.SPEND_SNAPSHOTS):
+        for table in (
+            tables.DAILY_USAGE,
+            tables.USAGE_EVENTS,
+            tables.AI_COMMITS,
+            tables.TEAM_MEMBERS,
+            tables.SPEND_SNAPSHOTS,
+        ):
             ensure_table(conn, table)
         conn.execute(USER_DAYS_SQL, params)
         conn.execute(DAILY_USAGE_SQL)
@@ -180,8 +186,11 @@ def generate(db: Path, users: int, start: date, end: date) -> dict[str, Any]:
             name: conn.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0]
             for name in ("daily_usage", "usage_events", "ai_commits")
         }
-    return {"rows": rows, "generate_seconds": time.perf_counter() - started,
-            "db_mb": db.stat().st_size / 2**20}
+    return {
+        "rows": rows,
+        "generate_seconds": time.perf_counter() - started,
+        "db_mb": db.stat().st_size / 2**20,
+    }
 
 
 def recompute(db: Path, start: date, end: date) -> dict[str, Any]:
@@ -190,14 +199,14 @@ def recompute(db: Path, start: date, end: date) -> dict[str, Any]:
     import dagster as dg
     from dagster_duckdb import DuckDBResource
 
-    from cursor_analytics.defs.metrics import assets as metrics
     from cursor_analytics.definitions import defs
+    from cursor_analytics.defs.metrics import assets as metrics
 
     metric_assets = [
-        a for a in defs.assets
-        if isinstance(a, dg.AssetsDefinition) and any(
-            a.specs_by_key[k].group_name == metrics.GROUP for k in a.keys
-        )
+        a
+        for a in defs.assets
+        if isinstance(a, dg.AssetsDefinition)
+        and any(a.specs_by_key[k].group_name == metrics.GROUP for k in a.keys)
     ]
     partitioned = [a for a in metric_assets if a.partitions_def is not None]
     unpartitioned = [a for a in metric_assets if a.partitions_def is None]
@@ -227,13 +236,19 @@ def run(grid: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
                     name: conn.execute(f"SELECT count(*) FROM analytics.{name}").fetchone()[0]
                     for name in ("user_daily_metrics", "team_daily_metrics", "model_usage_daily")
                 }
-        results.append({
-            "users": users, "days": days, **data, "metric_rows": metric_rows, "runs": runs,
-            "median_seconds": median([r["seconds"] for r in runs]),
-            "median_step_seconds": {
-                key: median([r["steps"][key] for r in runs]) for key in sorted(runs[0]["steps"])
-            },
-        })
+        results.append(
+            {
+                "users": users,
+                "days": days,
+                **data,
+                "metric_rows": metric_rows,
+                "runs": runs,
+                "median_seconds": median([r["seconds"] for r in runs]),
+                "median_step_seconds": {
+                    key: median([r["steps"][key] for r in runs]) for key in sorted(runs[0]["steps"])
+                },
+            }
+        )
     return {"repeats": repeats, "grid": results}
 
 
@@ -284,7 +299,9 @@ def grid_list(text: str) -> list[tuple[int, int]]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--grid", type=grid_list, default=grid_list("5000x365,5000x90,1000x365"),
+        "--grid",
+        type=grid_list,
+        default=grid_list("5000x365,5000x90,1000x365"),
         help="USERSxDAYS sizes, comma-separated (history ending yesterday)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="recomputes per size")

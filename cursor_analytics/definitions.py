@@ -1,5 +1,6 @@
-"""The cursor-analytics code location: one Definitions object assembling assets, checks, jobs,
-schedules, sensors and resources. Cross-cutting policy is applied here, nowhere else."""
+"""The cursor-analytics code location: the definitions of `defs/` (one folder per concern,
+loaded by Dagster's `load_from_defs_folder`), with the cross-cutting policy applied here and
+nowhere else."""
 
 import os
 from collections.abc import Sequence
@@ -8,16 +9,6 @@ from pathlib import Path
 import dagster as dg
 
 from cursor_analytics.defs.freshness import automation
-
-from cursor_analytics.defs.ingestion import checks
-from cursor_analytics.defs.metrics import budget as budget
-from cursor_analytics.defs.metrics import assets as metrics
-from cursor_analytics.defs.ingestion import assets as raw
-from cursor_analytics.defs.governance.jobs import governance_jobs
-from cursor_analytics.defs.jobs import cursor_daily_job, cursor_snapshot_job
-from cursor_analytics.defs.resources import build_resources
-from cursor_analytics.defs.freshness.schedules import build_daily_schedule, cursor_snapshot_schedule
-from cursor_analytics.defs.freshness.sensors import build_freshness_alert_sensor, build_stale_partitions_sensor
 
 GIT_URL_ENV, GIT_BRANCH_ENV = "CURSOR_ANALYTICS_GIT_URL", "CURSOR_ANALYTICS_GIT_BRANCH"
 
@@ -47,28 +38,6 @@ def with_code_references(
     )
 
 
-assets = with_code_references(
-    [
-        *raw.partitioned_raw_assets,
-        *raw.snapshot_raw_assets,
-        *metrics.partitioned_metric_assets,
-        *metrics.snapshot_metric_assets,
-        *budget.assets,
-    ],
-    os.environ.get(GIT_URL_ENV, "").strip() or None,
-    os.environ.get(GIT_BRANCH_ENV, "").strip() or "main",
-)
-# freshness policies on every raw and metric asset; partitioned metrics follow their raw data
-assets = automation.with_policies(assets)
-asset_checks: list = [*budget.asset_checks, *checks.asset_checks]
-jobs = [cursor_daily_job, cursor_snapshot_job, *governance_jobs]
-schedules: list = [build_daily_schedule(), cursor_snapshot_schedule]
-sensors: list = [
-    build_stale_partitions_sensor(),
-    build_freshness_alert_sensor(),
-    automation.metrics_automation_sensor,
-]
-
 # Runs launched from the UI, schedules and sensors execute each asset in a process of its own:
 # forked from a server that has imported this code location once (spawning re-imports Dagster
 # and this package in every step: seconds of CPU per step), and enough of them side by side
@@ -80,12 +49,25 @@ executor = dg.multiprocess_executor.configured(
     }
 )
 
-defs = dg.Definitions(
-    assets=assets,
-    asset_checks=asset_checks,
-    jobs=jobs,
-    schedules=schedules,
-    sensors=sensors,
-    resources=build_resources(),
-    executor=executor,
-)
+
+def apply_policy(loaded: dg.Definitions) -> dg.Definitions:
+    """The definitions of `defs/` with the policy every asset shares: code references (to git
+    with CURSOR_ANALYTICS_GIT_URL), freshness policies and automation conditions, and the
+    executor."""
+    assets = with_code_references(
+        list(loaded.assets or []),
+        os.environ.get(GIT_URL_ENV, "").strip() or None,
+        os.environ.get(GIT_BRANCH_ENV, "").strip() or "main",
+    )
+    return dg.Definitions(
+        assets=automation.with_policies(assets),
+        asset_checks=loaded.asset_checks,
+        jobs=loaded.jobs,
+        schedules=loaded.schedules,
+        sensors=loaded.sensors,
+        resources=loaded.resources,
+        executor=executor,
+    )
+
+
+defs = apply_policy(dg.load_from_defs_folder(path_within_project=Path(__file__).parent))

@@ -8,13 +8,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from cursor_analytics.simulator import Simulator
 
-SIM_DEFAULTS: dict[str, Any] = {"seed": 7, "users": 12, "days": 40, "rate_limits": True, "minute_seconds": 1.0}
+SIM_DEFAULTS: dict[str, Any] = {
+    "seed": 7,
+    "users": 12,
+    "days": 40,
+    "rate_limits": True,
+    "minute_seconds": 1.0,
+}
 
 
 @pytest.fixture

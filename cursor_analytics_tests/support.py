@@ -61,7 +61,10 @@ def materialize_snapshots(
     res: dict[str, Any], instance: dg.DagsterInstance | None = None, raise_on_error: bool = True
 ) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        ALL_ASSETS, selection=snapshot_assets, resources=res, instance=instance,
+        ALL_ASSETS,
+        selection=snapshot_assets,
+        resources=res,
+        instance=instance,
         raise_on_error=raise_on_error,
     )
 
@@ -81,7 +84,8 @@ def table_contents(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
         contents = {}
         for (fqn,) in tables:
             columns = [
-                r[0] for r in conn.execute(f"DESCRIBE {fqn}").fetchall()
+                r[0]
+                for r in conn.execute(f"DESCRIBE {fqn}").fetchall()
                 if r[0] not in ("_loaded_at", "snapshot_at")
             ]
             select = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in columns)

@@ -5,22 +5,25 @@ Delivery failures are logged, never raised."""
 import json
 import logging
 import threading
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import pytest
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
-from cursor_analytics.defs.freshness.alerts import send_alert
-from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.definitions import defs
-from cursor_analytics.defs.freshness.finality import StaleDataSettings, as_of_tags
-from cursor_analytics.defs.freshness.sensors import build_freshness_alert_sensor, build_stale_partitions_sensor
+from cursor_analytics.defs.freshness.alerts import send_alert
+from cursor_analytics.defs.freshness.sensors import (
+    build_freshness_alert_sensor,
+    build_stale_partitions_sensor,
+)
+from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.simulator import Simulator
+from cursor_analytics.warehouse.finality import StaleDataSettings, as_of_tags
 from cursor_analytics_tests.support import ALL_ASSETS, range_tags, resources
 
-NOW = datetime(2025, 3, 14, 12, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 14, 12, tzinfo=UTC)
 
 
 class Receiver:
@@ -75,7 +78,9 @@ def test_the_webhook_hears_when_a_final_day_changes(webhook, tmp_path):
 
         sim.change_day(date(2025, 3, 10))  # the final day changes
         sim.change_day(date(2025, 3, 12))  # a provisional day changes: no alert for it
-        result = sensor.evaluate_tick(dg.build_sensor_context(cursor=quiet.cursor, resources=res, definitions=defs))
+        result = sensor.evaluate_tick(
+            dg.build_sensor_context(cursor=quiet.cursor, resources=res, definitions=defs)
+        )
 
     assert len(result.run_requests) == 2
     assert len(webhook.bodies) == 1
@@ -93,17 +98,21 @@ def test_the_webhook_hears_once_when_an_asset_s_freshness_policy_fails(webhook):
     def freshness(state: FreshnessState, previous: FreshnessState, at: datetime):
         # the event Dagster's freshness daemon records when an asset's state changes
         instance.report_runless_asset_event(
-            FreshnessStateChange(key=key, previous_state=previous, new_state=state, state_change_timestamp=at.timestamp())
+            FreshnessStateChange(
+                key=key, previous_state=previous, new_state=state, state_change_timestamp=at.timestamp()
+            )
         )
 
     def tick(cursor=None):
-        return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
+        return sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+        )
 
-    freshness(FreshnessState.PASS, FreshnessState.UNKNOWN, datetime(2025, 3, 14, 2, tzinfo=timezone.utc))
+    freshness(FreshnessState.PASS, FreshnessState.UNKNOWN, datetime(2025, 3, 14, 2, tzinfo=UTC))
     first = tick()
     assert webhook.bodies == []
 
-    freshness(FreshnessState.FAIL, FreshnessState.PASS, datetime(2025, 3, 15, 4, tzinfo=timezone.utc))
+    freshness(FreshnessState.FAIL, FreshnessState.PASS, datetime(2025, 3, 15, 4, tzinfo=UTC))
     second = tick(first.cursor)
     assert len(webhook.bodies) == 1
     assert webhook.bodies[0]["text"] == (
@@ -118,7 +127,9 @@ def test_the_webhook_hears_once_when_an_asset_s_freshness_policy_fails(webhook):
 def test_alerts_are_off_unless_a_webhook_url_is_configured(webhook):
     assert send_alert(None, "hello") is False
     sensor = build_freshness_alert_sensor(StaleDataSettings(webhook_url=None))
-    result = sensor.evaluate_tick(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), definitions=defs))
+    result = sensor.evaluate_tick(
+        dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), definitions=defs)
+    )
     assert "Alerts are off: set CURSOR_ANALYTICS_ALERT_WEBHOOK_URL" in result.skip_message
     assert webhook.bodies == []
 

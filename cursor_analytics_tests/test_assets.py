@@ -7,17 +7,15 @@ import math
 import os
 import subprocess
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from cursor_analytics.defs.metrics import assets as metrics
-
-from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.definitions import defs
+from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.simulator import Simulator
 from cursor_analytics_tests.support import (
     materialize_days,
@@ -63,9 +61,7 @@ def test_definitions_load_with_every_asset_and_lineage_from_raw_to_metrics():
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {f"raw/{n}" for n in RAW_PARTITIONED + RAW_SNAPSHOTS} | {
-        f"analytics/{n}" for n in METRICS
-    }
+    assert keys == {f"raw/{n}" for n in RAW_PARTITIONED + RAW_SNAPSHOTS} | {f"analytics/{n}" for n in METRICS}
     for name in METRICS:
         upstream = {k.to_user_string() for k in graph.upstream_key_iterator(dg.AssetKey(["analytics", name]))}
         assert upstream, name
@@ -73,9 +69,10 @@ def test_definitions_load_with_every_asset_and_lineage_from_raw_to_metrics():
     assert graph.get(dg.AssetKey(["analytics", "team_daily_metrics"])).parent_keys == {
         dg.AssetKey(["analytics", "user_daily_metrics"])
     }
-    assert dg.AssetKey(["raw", "usage_events"]) in graph.get(
-        dg.AssetKey(["analytics", "user_daily_metrics"])
-    ).parent_keys
+    assert (
+        dg.AssetKey(["raw", "usage_events"])
+        in graph.get(dg.AssetKey(["analytics", "user_daily_metrics"])).parent_keys
+    )
 
 
 def test_dg_check_defs_loads_the_code_location_from_pyproject():
@@ -102,7 +99,10 @@ def test_three_days_land_exactly_what_the_simulator_served(sim, three_days):
             [day],
         )[0]
         assert (rows, tabs, accepts, lines) == (
-            du["unpaged_rows"], du["total_tabs_shown"], du["total_accepts"], du["accepted_lines_added"]
+            du["unpaged_rows"],
+            du["total_tabs_shown"],
+            du["total_accepts"],
+            du["accepted_lines_added"],
         )
         ev = truth["usage_events"]
         (rows, charged, costs, tokens) = query(
@@ -123,11 +123,16 @@ def test_three_days_land_exactly_what_the_simulator_served(sim, three_days):
             [day],
         )[0] == (co["rows"], co["tab_lines_added"], co["composer_lines_added"])
         ch = truth["ai_changes"]
-        assert query(db, "SELECT count(*), coalesce(sum(total_lines_added), 0) FROM raw.ai_changes WHERE day = ?", [day])[0] == (
-            ch["rows"], ch["total_lines_added"]
-        )
+        assert query(
+            db,
+            "SELECT count(*), coalesce(sum(total_lines_added), 0) FROM raw.ai_changes WHERE day = ?",
+            [day],
+        )[0] == (ch["rows"], ch["total_lines_added"])
         assert query(db, "SELECT count(*) FROM raw.ai_change_files WHERE day = ?", [day])[0][0] == ch["files"]
-        assert query(db, "SELECT count(*) FROM raw.audit_logs WHERE day = ?", [day])[0][0] == truth["audit_logs"]["rows"]
+        assert (
+            query(db, "SELECT count(*) FROM raw.audit_logs WHERE day = ?", [day])[0][0]
+            == truth["audit_logs"]["rows"]
+        )
         day += timedelta(days=1)
     assert query(db, "SELECT count(*) FROM raw.team_members")[0][0] == len(sim.team.members())
     assert query(db, "SELECT count(*) FROM raw.spend_snapshots")[0][0] == len(sim.team.spend_rows())
@@ -138,7 +143,9 @@ def test_every_raw_row_keeps_the_record_as_sent(three_days):
     for table in RAW_PARTITIONED + RAW_SNAPSHOTS:
         missing = query(db, f"SELECT count(*) FROM raw.{table} WHERE raw IS NULL OR _loaded_at IS NULL")
         assert missing == [(0,)], table
-    assert query(db, "SELECT json_extract_string(raw, '$.userEmail') = user_email FROM raw.usage_events LIMIT 1") == [(True,)]
+    assert query(
+        db, "SELECT json_extract_string(raw, '$.userEmail') = user_email FROM raw.usage_events LIMIT 1"
+    ) == [(True,)]
 
 
 def _rate(numerator, denominator):
@@ -155,9 +162,12 @@ def test_team_metrics_equal_values_recomputed_from_the_simulator(sim, three_days
         charged = sum(float(e["chargedCents"]) for e in events)
         expected = {
             "active_users": len(active),
-            "tab_acceptance_rate": _rate(sum(r["totalTabsAccepted"] for r in usage), sum(r["totalTabsShown"] for r in usage)),
+            "tab_acceptance_rate": _rate(
+                sum(r["totalTabsAccepted"] for r in usage), sum(r["totalTabsShown"] for r in usage)
+            ),
             "suggestion_acceptance_rate": _rate(
-                sum(r["totalAccepts"] for r in usage), sum(r["totalAccepts"] + r["totalRejects"] for r in usage)
+                sum(r["totalAccepts"] for r in usage),
+                sum(r["totalAccepts"] + r["totalRejects"] for r in usage),
             ),
             "line_acceptance_rate": _rate(
                 sum(r["acceptedLinesAdded"] for r in usage), sum(r["totalLinesAdded"] for r in usage)
@@ -166,11 +176,19 @@ def test_team_metrics_equal_values_recomputed_from_the_simulator(sim, three_days
             "spend_per_active_user_cents": _rate(charged, len(active)),
         }
         columns = ", ".join(expected)
-        got = dict(zip(expected, query(db, f"SELECT {columns} FROM analytics.team_daily_metrics WHERE day = ?", [day])[0]))
+        got = dict(
+            zip(
+                expected,
+                query(db, f"SELECT {columns} FROM analytics.team_daily_metrics WHERE day = ?", [day])[0],
+            )
+        )
         assert got == pytest.approx(expected), day
 
         requests_by_model = Counter(e["model"] or "unknown" for e in events)
-        assert dict(query(db, "SELECT model, requests FROM analytics.model_usage_daily WHERE day = ?", [day])) == requests_by_model
+        assert (
+            dict(query(db, "SELECT model, requests FROM analytics.model_usage_daily WHERE day = ?", [day]))
+            == requests_by_model
+        )
 
         latest = {}
         for c in sim.team.commits(day):
@@ -192,7 +210,11 @@ def test_rolling_rates_are_ratios_of_window_totals(sim, three_days):
     db, start, end, _ = three_days
     usage = [r for d in (start, start + timedelta(days=1), end) for r in sim.team.daily_usage(d)]
     expected = _rate(sum(r["totalTabsAccepted"] for r in usage), sum(r["totalTabsShown"] for r in usage))
-    got = query(db, "SELECT tab_acceptance_rate_7d, active_users_7d FROM analytics.team_rolling_metrics WHERE day = ?", [end])[0]
+    got = query(
+        db,
+        "SELECT tab_acceptance_rate_7d, active_users_7d FROM analytics.team_rolling_metrics WHERE day = ?",
+        [end],
+    )[0]
     assert got[0] == pytest.approx(expected)
     assert got[1] == len({r["email"].lower() for r in usage if r["isActive"]})
 
@@ -207,7 +229,9 @@ def test_zero_denominators_give_null_rates_not_zero(three_days):
         "OR (total_lines_added = 0 AND line_acceptance_rate IS NOT NULL)",
     ) == [(0,)]
     # the simulated team has idle seats: their user-days exist with NULL rates
-    assert query(db, "SELECT count(*) > 0 FROM analytics.user_daily_metrics WHERE tab_acceptance_rate IS NULL") == [(True,)]
+    assert query(
+        db, "SELECT count(*) > 0 FROM analytics.user_daily_metrics WHERE tab_acceptance_rate IS NULL"
+    ) == [(True,)]
 
 
 def test_seat_utilization_and_spend_per_user_follow_the_snapshots(sim, three_days):

@@ -20,9 +20,22 @@ def quick_run(tmp_path_factory):
     report = out / "RESULTS.md"
     report.write_text("old\n<!-- analysis -->\nHand-written analysis.\n<!-- /analysis -->\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--results-dir", str(out), "--log-dir", str(out),
-         "--output", str(report)],
-        cwd=REPO, capture_output=True, text=True, timeout=280,
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--results-dir",
+            str(out),
+            "--log-dir",
+            str(out),
+            "--output",
+            str(report),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=280,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     results = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
@@ -68,7 +81,11 @@ def test_metrics_scale_generates_raw_tables_and_recomputes_every_metric(quick_ru
     assert grid[0]["metric_rows"]["team_daily_metrics"] == 7
     assert grid[0]["metric_rows"]["user_daily_metrics"] > 0
     steps = set(grid[0]["median_step_seconds"])
-    assert {"analytics__user_daily_metrics", "analytics__team_rolling_metrics", "analytics__spend_per_user"} <= steps
+    assert {
+        "analytics__user_daily_metrics",
+        "analytics__team_rolling_metrics",
+        "analytics__spend_per_user",
+    } <= steps
 
 
 def test_report_has_every_section_and_keeps_the_hand_written_analysis(quick_run):

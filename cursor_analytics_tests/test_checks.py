@@ -3,20 +3,20 @@ fails (ERROR) or warns (WARN) on data built to violate it, including fields the 
 or adds (schema drift)."""
 
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import duckdb
 import pytest
 
-from cursor_analytics.defs.ingestion import checks
 from cursor_analytics.defs.ingestion import assets as raw
+from cursor_analytics.defs.ingestion import checks
 from cursor_analytics.simulator import Simulator, Variants
 from cursor_analytics_tests.support import ALL_ASSETS, materialize_snapshots, query, range_tags, resources
 
 # The simulator's clock stands still at the time the tests start, so that a spend snapshot
 # (stamped with the real time) and the usage events describe the same moment.
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 TODAY = NOW.date()
 FIRST = TODAY - timedelta(days=9)  # the simulated history: 10 days, the whole billing cycle
 DAY = TODAY - timedelta(days=1)  # the day the violations are built on
@@ -72,7 +72,9 @@ def copy(clean, tmp_path):
 def test_every_check_passes_on_the_data_the_simulator_served(copy):
     db, res = copy
     expected = {
-        (table, check.name) for table, (_, table_checks) in checks.CHECKS_BY_TABLE.items() for check in table_checks
+        (table, check.name)
+        for table, (_, table_checks) in checks.CHECKS_BY_TABLE.items()
+        for check in table_checks
     }
     for window in [(DAY - timedelta(days=1), DAY), (None, None)]:
         evaluations = run_checks(res, *window)
@@ -80,7 +82,9 @@ def test_every_check_passes_on_the_data_the_simulator_served(copy):
         failed = {key: e.description for key, e in evaluations.items() if not e.passed}
         assert failed == {}, window
     spend = evaluations[("spend_snapshots", checks.SPEND_RECONCILIATION)]
-    assert spend.metadata["charged_cents_from_events"].value == pytest.approx(spend.metadata["spend_cents"].value)
+    assert spend.metadata["charged_cents_from_events"].value == pytest.approx(
+        spend.metadata["spend_cents"].value
+    )
     assert spend.metadata["charged_cents_from_events"].value > 0
 
 
@@ -128,9 +132,15 @@ def test_each_check_fails_or_warns_on_data_built_to_violate_it(copy):
     assert text[("daily_usage", checks.ROW_COUNT_ANOMALY)].startswith(
         f"rows deviate from the median of the previous days by more than 50%: {day} ({rows} rows vs"
     )
-    assert "1 keys of (commit_hash, repo_name, created_at) repeat" in text[("ai_commits", checks.UNIQUE_NATURAL_KEY)]
+    assert (
+        "1 keys of (commit_hash, repo_name, created_at) repeat"
+        in text[("ai_commits", checks.UNIQUE_NATURAL_KEY)]
+    )
     assert f"chat_requests ({rows} rows)" in text[("daily_usage", checks.NON_NEGATIVE_COUNTERS)]
-    assert f"total_tabs_accepted > total_tabs_shown ({rows})" in text[("daily_usage", checks.ACCEPTED_NOT_ABOVE_SHOWN)]
+    assert (
+        f"total_tabs_accepted > total_tabs_shown ({rows})"
+        in text[("daily_usage", checks.ACCEPTED_NOT_ABOVE_SHOWN)]
+    )
     assert "tolerance 2%" in text[("spend_snapshots", checks.SPEND_RECONCILIATION)]
 
 
@@ -167,7 +177,9 @@ def test_schema_drift_warns_with_the_names_of_new_and_vanished_fields(tmp_path):
         res = resources(sim, db)
         usage = dg.AssetSelection.assets(raw.daily_usage, raw.usage_events, raw.team_members)
         load_days(res, DAY - timedelta(days=2), DAY - timedelta(days=1), usage)
-        assert run_checks(res, DAY - timedelta(days=1), DAY - timedelta(days=1))[("daily_usage", checks.SCHEMA_DRIFT)].passed
+        assert run_checks(res, DAY - timedelta(days=1), DAY - timedelta(days=1))[
+            ("daily_usage", checks.SCHEMA_DRIFT)
+        ].passed
 
         sim.variants = Variants(
             extra_fields={"usage_events": {"priorityTier": "fast"}, "team_members": {"seatType": "pro"}},
@@ -176,7 +188,10 @@ def test_schema_drift_warns_with_the_names_of_new_and_vanished_fields(tmp_path):
         load_days(res, DAY, DAY, usage)
         evaluations = run_checks(res, DAY, DAY)
 
-    daily, events = evaluations[("daily_usage", checks.SCHEMA_DRIFT)], evaluations[("usage_events", checks.SCHEMA_DRIFT)]
+    daily, events = (
+        evaluations[("daily_usage", checks.SCHEMA_DRIFT)],
+        evaluations[("usage_events", checks.SCHEMA_DRIFT)],
+    )
     assert not daily.passed and daily.severity == WARN
     assert "documented fields that stopped coming: totalTabsShown" in daily.description
     assert daily.metadata["stopped_fields"].value == "totalTabsShown"
@@ -191,7 +206,9 @@ def test_schema_drift_compares_a_snapshot_with_the_ones_before_it(tmp_path):
         res = resources(sim, db)
         members = dg.AssetSelection.assets(raw.team_members)
         dg.materialize(ALL_ASSETS, selection=members, resources=res)
-        sim.variants = Variants(extra_fields={"team_members": {"seatType": "pro"}}, dropped_fields={"team_members": ["role"]})
+        sim.variants = Variants(
+            extra_fields={"team_members": {"seatType": "pro"}}, dropped_fields={"team_members": ["role"]}
+        )
         dg.materialize(ALL_ASSETS, selection=members, resources=res)
         drift = run_checks(res)[("team_members", checks.SCHEMA_DRIFT)]
     assert not drift.passed

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx
@@ -73,7 +73,7 @@ def err(status, error, message, **headers) -> httpx.Response:
 
 
 def events(n, day=D1, start=0):
-    base = int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+    base = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
     return [
         {
             "timestamp": str(base + 1000 * (start + i)),
@@ -152,7 +152,7 @@ def test_basic_auth_and_daily_usage_request_shape():
 
 
 def test_retry_after_http_date_is_honoured():
-    when = datetime.now(timezone.utc) + timedelta(seconds=3)
+    when = datetime.now(UTC) + timedelta(seconds=3)
     rec = Recorder(
         err(
             429,
@@ -173,7 +173,7 @@ def test_retry_after_http_date_is_honoured():
 def test_retry_after_parsing():
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
-    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2025, 1, 1, tzinfo=UTC)
     assert parse_retry_after("Wed, 01 Jan 2025 00:00:10 GMT", now=now) == 10.0
     assert parse_retry_after("Tue, 31 Dec 2024 00:00:10 GMT", now=now) == 0.0
 
@@ -277,9 +277,7 @@ def test_missing_envelope_key_names_endpoint_and_key():
     with pytest.raises(UnexpectedResponseError) as info:
         list(client.usage_events(D1, D1))
     assert "/teams/filtered-usage-events" in str(info.value) and "usageEvents" in str(info.value)
-    client = make_client(
-        Recorder(ok({"items": "nope", "totalCount": 1, "page": 1, "pageSize": 10}))
-    )
+    client = make_client(Recorder(ok({"items": "nope", "totalCount": 1, "page": 1, "pageSize": 10})))
     with pytest.raises(UnexpectedResponseError, match="'items' should be a list"):
         list(client.ai_commits(D1, D1))
 
@@ -336,9 +334,7 @@ def test_lost_records_are_refused():
 
 def test_total_changing_between_pages_is_refused():
     # new events arrived between page 1 and 2: newest-first pages shifted, records would repeat
-    rec = Recorder(
-        ok(events_page(events(2), 1, 3, 6)), ok(events_page(events(2, start=2), 2, 4, 7))
-    )
+    rec = Recorder(ok(events_page(events(2), 1, 3, 6)), ok(events_page(events(2, start=2), 2, 4, 7)))
     with pytest.raises(UnexpectedResponseError, match="changed while paging"):
         list(make_client(rec).usage_events(D1, D1))
 
@@ -426,7 +422,7 @@ def test_spend_merges_pages():
     )
     page = make_client(rec).spend()
     assert [r["email"] for r in page.records] == ["u0@x.com", "u1@x.com", "u2@x.com"]
-    assert page.extra["subscription_cycle_start"] == datetime(2025, 1, 1, tzinfo=timezone.utc)
+    assert page.extra["subscription_cycle_start"] == datetime(2025, 1, 1, tzinfo=UTC)
     assert page.extra["total_members"] == 3
     assert [json.loads(r.content) for r in rec.requests] == [
         {"page": 1, "pageSize": 1000},
@@ -569,9 +565,7 @@ def raws(pages):
 
 
 def test_every_read_equals_what_the_simulator_holds(make_sim):
-    sim = make_sim(
-        seed=5, users=6, days=40, today=TODAY, minute_seconds=1.0, events_per_day={DAY: 25}
-    )
+    sim = make_sim(seed=5, users=6, days=40, today=TODAY, minute_seconds=1.0, events_per_day={DAY: 25})
     client = sim_client(sim, page_size=10)
     team = sim.team
     truth = sim.ground_truth(DAY)
@@ -607,20 +601,14 @@ def test_every_read_equals_what_the_simulator_holds(make_sim):
     assert as_multiset(raws(changes)) == as_multiset(expected)
     assert client.ai_code_count("commits", *window) == len(raws(commits))
     day_changes = [r for p in changes for r in p.records if r["day"] == DAY]
-    assert (
-        sum(r["total_lines_added"] for r in day_changes) == truth["ai_changes"]["total_lines_added"]
-    )
+    assert sum(r["total_lines_added"] for r in day_changes) == truth["ai_changes"]["total_lines_added"]
     assert sum(len(r["files"]) for r in day_changes) == truth["ai_changes"]["files"]
 
     def strip(pages):
         return [{k: v for k, v in r.items() if k != "raw"} for p in pages for r in p.records]
 
-    assert sorted(map(repr, strip(client.ai_commits_csv(*window)))) == sorted(
-        map(repr, strip(commits))
-    )
-    assert sorted(map(repr, strip(client.ai_changes_csv(*window)))) == sorted(
-        map(repr, strip(changes))
-    )
+    assert sorted(map(repr, strip(client.ai_commits_csv(*window)))) == sorted(map(repr, strip(commits)))
+    assert sorted(map(repr, strip(client.ai_changes_csv(*window)))) == sorted(map(repr, strip(changes)))
 
     audit = list(client.audit_logs(*window))
     expected = [e for i in range(6) for e in team.audit_events(window[0] + timedelta(days=i))]
@@ -632,9 +620,7 @@ def test_every_read_equals_what_the_simulator_holds(make_sim):
     assert spend.extra["total_members"] == len(spend.records)
 
     dau = client.team_analytics("dau", *window)
-    assert [row["date"] for row in dau] == [
-        (window[0] + timedelta(days=i)).isoformat() for i in range(6)
-    ]
+    assert [row["date"] for row in dau] == [(window[0] + timedelta(days=i)).isoformat() for i in range(6)]
 
 
 def test_writes_round_trip(make_sim):
@@ -642,9 +628,7 @@ def test_writes_round_trip(make_sim):
     client = sim_client(sim)
     before = client.repo_blocklists()
     assert {r["repo_id"] for r in before} == {r["id"] for r in sim.blocklists}
-    after = client.upsert_repo_blocklists(
-        [{"url": "https://github.com/o/new", "patterns": ["*.env"]}]
-    )
+    after = client.upsert_repo_blocklists([{"url": "https://github.com/o/new", "patterns": ["*.env"]}])
     added = next(r for r in after if r["url"] == "https://github.com/o/new")
     assert added["patterns"] == ["*.env"] and len(after) == len(before) + 1
     client.delete_repo_blocklist(added["repo_id"])
@@ -669,9 +653,7 @@ def test_a_year_of_daily_usage_takes_13_requests_or_5_at_90_days(make_sim):
     sim = make_sim(seed=2, users=2, days=400, today=TODAY)
     pages = list(sim_client(sim).daily_usage(start, end))
     assert sim.request_count(path="/teams/daily-usage-data") == 13 == len(pages)
-    assert {r["day"] for p in pages for r in p.records} == {
-        start + timedelta(days=i) for i in range(365)
-    }
+    assert {r["day"] for p in pages for r in p.records} == {start + timedelta(days=i) for i in range(365)}
     # 90-day requests against a server that allows only 30: a 400 that says what to do
     with pytest.raises(BadRequestError, match="max_days_per_request"):
         list(sim_client(sim, max_days_per_request=90).daily_usage(start, end))
@@ -694,9 +676,7 @@ def test_faults_still_give_every_event_exactly_once(make_sim):
         minute_seconds=1.0,
         events_per_day={first + timedelta(days=i): 12 for i in range(30)},
     )
-    sim.faults = Faults(
-        error_rate=0.2, rate_limit_rate=0.1, drop_rate=0.05, truncate_rate=0.05, seed=4
-    )
+    sim.faults = Faults(error_rate=0.2, rate_limit_rate=0.1, drop_rate=0.05, truncate_rate=0.05, seed=4)
     client = sim_client(sim, page_size=5, max_attempts=15, backoff_base_seconds=0.001, timeout=5.0)
     pages = list(client.usage_events(first, TODAY - timedelta(days=1)))
     got = raws(pages)
@@ -705,9 +685,7 @@ def test_faults_still_give_every_event_exactly_once(make_sim):
     assert as_multiset(got) == as_multiset(expected)
     faults = Counter(r.fault for r in sim.requests)
     assert faults["error"] and faults["rate_limit"] and faults["drop"] and faults["truncate"]
-    assert client.stats.retries == sum(
-        faults[k] for k in ("error", "rate_limit", "drop", "truncate")
-    )
+    assert client.stats.retries == sum(faults[k] for k in ("error", "rate_limit", "drop", "truncate"))
 
 
 def test_pacing_keeps_a_burst_under_the_limit(make_sim):
@@ -721,9 +699,7 @@ def test_pacing_keeps_a_burst_under_the_limit(make_sim):
             unpaced.team_members()
     time.sleep(1.0)
     sim.reset_requests()
-    paced = sim_client(
-        sim, rate_limits={"/teams/members": 20}, rate_limit_window_seconds=1.0, max_attempts=1
-    )
+    paced = sim_client(sim, rate_limits={"/teams/members": 20}, rate_limit_window_seconds=1.0, max_attempts=1)
     for _ in range(25):
         paced.team_members()
     assert sim.request_count(path="/teams/members", status=200) == 25
@@ -786,9 +762,7 @@ def test_key_never_leaks_into_logs_or_errors(make_sim, caplog):
     sim.faults = Faults(error_rate=1.0, paths=("/teams/spend",))
     texts = []
     for key in (sim.no_access_key, "crsr_" + "y" * 40, sim.api_key):
-        client = CursorClient(
-            key, base_url=sim.base_url, max_attempts=2, backoff_base_seconds=0.001
-        )
+        client = CursorClient(key, base_url=sim.base_url, max_attempts=2, backoff_base_seconds=0.001)
         texts += [repr(client), client.check_connection().message]
         for call in (
             client.team_members,
@@ -874,9 +848,7 @@ def test_each_older_variant_reads_the_same_data(make_sim, flag):
             assert all(r["commit_source"] is None for r in variant[dataset])
         if flag == "non_midnight_date" and dataset == "daily_usage":
             skip |= {"date_ms"}
-        assert comparable(dataset, variant[dataset], skip) == comparable(
-            dataset, current_rows, skip
-        ), dataset
+        assert comparable(dataset, variant[dataset], skip) == comparable(dataset, current_rows, skip), dataset
     if flag == "numeric_ids":
         assert all(isinstance(r["user_id"], str) for r in variant["daily_usage"] + variant["spend"])
 
@@ -905,14 +877,10 @@ def test_unknown_fields_stay_in_raw_and_dropped_ones_become_none(make_sim):
         extra_fields={"usage_events": {"brandNewField": 7}},
         dropped_fields={"daily_usage": ["clientVersion", "mostUsedModel"]},
     )
-    sim = make_sim(
-        seed=13, users=3, days=5, today=TODAY, variants=variants, events_per_day={DAY: 5}
-    )
+    sim = make_sim(seed=13, users=3, days=5, today=TODAY, variants=variants, events_per_day={DAY: 5})
     client = sim_client(sim)
     events_ = [r for p in client.usage_events(DAY, DAY) for r in p.records]
-    assert events_ and all(
-        e["raw"]["brandNewField"] == 7 and "brandNewField" not in e for e in events_
-    )
+    assert events_ and all(e["raw"]["brandNewField"] == 7 and "brandNewField" not in e for e in events_)
     rows = [r for p in client.daily_usage(DAY, DAY) for r in p.records]
     assert rows and all(r["client_version"] is None and r["most_used_model"] is None for r in rows)
 

@@ -174,8 +174,9 @@ def test_a_run_waits_for_a_brief_reader_and_then_publishes(sim, loaded, how):
     [record] = instance.fetch_materializations(raw.daily_usage.key, limit=1).records
     assert record.timestamp > released  # it published after the reader let go
     assert table_contents(db) != before
-    assert query(db, "SELECT count(*) FROM raw.daily_usage WHERE day = ?", [day])[0][0] == (
-        sim.ground_truth(day)["daily_usage"]["rows"]
+    assert (
+        query(db, "SELECT count(*) FROM raw.daily_usage WHERE day = ?", [day])[0][0]
+        == (sim.ground_truth(day)["daily_usage"]["rows"])
     )
 
 

@@ -56,8 +56,11 @@ def child_main() -> None:
     """The killed process: `python -c "...; child_main()" '{"db": ..., "start": ..., "end": ...}'`."""
     args = json.loads(sys.argv[1])
     run_daily_job(
-        Path(args["db"]), date.fromisoformat(args["start"]), date.fromisoformat(args["end"]),
-        dg.DagsterInstance.get(), args.get("assets"),
+        Path(args["db"]),
+        date.fromisoformat(args["start"]),
+        date.fromisoformat(args["end"]),
+        dg.DagsterInstance.get(),
+        args.get("assets"),
     )
 
 
@@ -71,9 +74,7 @@ def start_child(
         "DAGSTER_HOME": str(home),
         "PYTHONPATH": str(REPO),
     }
-    args = json.dumps(
-        {"db": str(db), "start": start.isoformat(), "end": end.isoformat(), "assets": assets}
-    )
+    args = json.dumps({"db": str(db), "start": start.isoformat(), "end": end.isoformat(), "assets": assets})
     code = "from cursor_analytics_tests.test_crash import child_main; child_main()"
     log = home / f"child-{start}-{time.monotonic_ns()}.log"
     with log.open("w") as out:
@@ -106,12 +107,16 @@ def staging(files: dict[str, str], mode: str) -> bool:
     return any(STAGE_PREFIX in path and m == mode for path, m in files.items())
 
 
-def kill_when(child: subprocess.Popen, moment: Callable[[dict[str, str]], bool], timeout: float = 180) -> None:
+def kill_when(
+    child: subprocess.Popen, moment: Callable[[dict[str, str]], bool], timeout: float = 180
+) -> None:
     """SIGKILL the child as soon as `moment(its open files)` holds (polled every 0.5 ms)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
-            pytest.fail(f"the run ended (exit {child.returncode}) before the moment to kill it:\n{output_of(child)}")
+            pytest.fail(
+                f"the run ended (exit {child.returncode}) before the moment to kill it:\n{output_of(child)}"
+            )
         try:
             files = open_files(child.pid)
         except (FileNotFoundError, ProcessLookupError):

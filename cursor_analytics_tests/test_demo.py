@@ -17,14 +17,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_demo_loads_every_asset_and_its_summary_matches_the_tables(tmp_path):
     shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
-    env = {
-        k: v for k, v in os.environ.items()
-        if not k.startswith(("CURSOR_", "DAGSTER_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CURSOR_", "DAGSTER_"))}
     env["DAGSTER_HOME"] = str(tmp_path / ".dagster_home")
     done = subprocess.run(
         [sys.executable, "-m", "cursor_analytics.cli", "demo", "--days", "5", "--users", "10"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics.ui import columns
 from cursor_analytics.definitions import defs
+from cursor_analytics.ui import columns
 from cursor_analytics_tests.support import query
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,8 +61,7 @@ def _env(root: Path) -> dict[str, str]:
 def test_workspace_lists_the_downstream_location_and_its_asset_depends_on_team_daily_metrics():
     workspace = yaml.safe_load((REPO / "workspace.yaml").read_text())
     entries = {
-        (e.get("python_module") or e.get("python_file"))["location_name"]: e
-        for e in workspace["load_from"]
+        (e.get("python_module") or e.get("python_file"))["location_name"]: e for e in workspace["load_from"]
     }
     assert set(entries) == {"cursor_analytics", "leadership_reports"}
     target = entries["leadership_reports"]["python_file"]
@@ -76,10 +75,15 @@ def test_workspace_lists_the_downstream_location_and_its_asset_depends_on_team_d
 def test_the_weekly_report_materializes_after_the_demo_and_matches_the_daily_metrics(demo):
     done = subprocess.run(
         [
-            str(Path(sys.executable).with_name("dagster")), "asset", "materialize",
-            "-f", str(DOWNSTREAM / "leadership_reports" / "definitions.py"),
-            "-d", str(DOWNSTREAM),
-            "--select", REPORT.to_user_string(),
+            str(Path(sys.executable).with_name("dagster")),
+            "asset",
+            "materialize",
+            "-f",
+            str(DOWNSTREAM / "leadership_reports" / "definitions.py"),
+            "-d",
+            str(DOWNSTREAM),
+            "--select",
+            REPORT.to_user_string(),
         ],
         cwd=demo,
         env=_env(demo),
@@ -119,7 +123,9 @@ def test_the_weekly_report_materializes_after_the_demo_and_matches_the_daily_met
     assert event.metadata["dagster/row_count"].value == len(weeks)
     assert event.metadata["latest_week_start"].value == str(report[-1][0])
     assert {c.name for c in event.metadata["dagster/column_schema"].schema.columns} >= {
-        "week_start", "tab_acceptance_rate", "spend_per_active_user_day_dollars"
+        "week_start",
+        "tab_acceptance_rate",
+        "spend_per_active_user_day_dollars",
     }
 
 

@@ -76,7 +76,9 @@ def test_a_30_day_backfill_under_faults_lands_exactly_the_ground_truth(tmp_path)
         sim.reset_requests()
         sim.faults = faults(seed=2, retry_after=1, slow_seconds=0.8)
         second = our_resources(sim, db, timeout_seconds=0.5)
-        materialize_days(second, middle + timedelta(days=1), end, selection=RAW_PARTITIONED, instance=instance)
+        materialize_days(
+            second, middle + timedelta(days=1), end, selection=RAW_PARTITIONED, instance=instance
+        )
         with_header = sim.requests
 
         # The faults did happen, of every kind, in both halves.
@@ -93,7 +95,9 @@ def test_a_30_day_backfill_under_faults_lands_exactly_the_ground_truth(tmp_path)
         # Every day of every raw table equals the simulator's ground truth.
         all_days = days(start, end)
         usage_counters = [
-            c for c in sim.ground_truth(start)["daily_usage"] if c not in ("rows", "unpaged_rows", "active_rows")
+            c
+            for c in sim.ground_truth(start)["daily_usage"]
+            if c not in ("rows", "unpaged_rows", "active_rows")
         ]
         checks = [
             ("daily_usage", ["rows", "active_rows", *usage_counters],
@@ -125,7 +129,9 @@ def test_a_30_day_backfill_under_faults_lands_exactly_the_ground_truth(tmp_path)
         assert {r[0] for r in query(db, "SELECT email FROM raw.team_members")} == members
         assert query(db, "SELECT count(*) FROM raw.team_members")[0][0] == len(members)
         spend = sorted(round(r["spendCents"], 6) for r in sim.team.spend_rows())
-        assert sorted(round(r[0], 6) for r in query(db, "SELECT spend_cents FROM raw.spend_snapshots")) == spend
+        assert (
+            sorted(round(r[0], 6) for r in query(db, "SELECT spend_cents FROM raw.spend_snapshots")) == spend
+        )
         assert query(db, "SELECT count(*) FROM raw.repo_blocklists")[0][0] == len(sim.blocklists)
 
     # Dagster recorded one materialization per day and asset, and the retries each run took.
@@ -138,7 +144,9 @@ def test_a_30_day_backfill_under_faults_lands_exactly_the_ground_truth(tmp_path)
             assert len(records) == 30, asset.key
         for r in records:  # a range run records the same metadata on each of its days
             retries_by_run[r.run_id, asset.key] = r.asset_materialization.metadata["api_retries"].value
-    faults_to_retry = sum(1 for r in without_header + with_header if r.fault in ("error", "rate_limit", "drop"))
+    faults_to_retry = sum(
+        1 for r in without_header + with_header if r.fault in ("error", "rate_limit", "drop")
+    )
     assert sum(retries_by_run.values()) >= faults_to_retry
 
 
@@ -147,7 +155,7 @@ def _retries_after_429(log):
     log = sorted(log, key=lambda r: r.time)
     for i, record in enumerate(log):
         if record.status == 429:
-            following = next((r for r in log[i + 1:] if r.path == record.path), None)
+            following = next((r for r in log[i + 1 :] if r.path == record.path), None)
             if following is not None:
                 yield record, following
 
@@ -162,7 +170,10 @@ def test_a_429_burst_longer_than_the_attempts_fails_the_run_cleanly(tmp_path, re
         sim.faults = Faults(rate_limit_rate=1.0, retry_after=retry_after, paths=("/teams/audit-logs",))
         result = materialize_days(
             our_resources(sim, db, max_attempts=3),
-            day, day, selection=dg.AssetSelection.assets(raw.audit_logs), raise_on_error=False,
+            day,
+            day,
+            selection=dg.AssetSelection.assets(raw.audit_logs),
+            raise_on_error=False,
         )
         assert sim.request_count("/teams/audit-logs", status=429) == 3
     assert not result.success

@@ -12,9 +12,9 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
-from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.cli import main
 from cursor_analytics.definitions import defs
+from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.governance import blocklists, spend_limits
 from cursor_analytics.governance.files import GovernanceFileError
 from cursor_analytics.simulator import Faults, Simulator
@@ -135,7 +135,9 @@ def test_spend_limits_plan_needs_a_snapshot_or_refresh(sim, tmp_path):
         run("spend_limits_job", SPEND_OP, res, instance, path=path)
     result = run("spend_limits_job", SPEND_OP, res, instance, path=path, refresh=True)
     plan = result.output_for_node(SPEND_OP)["plan"]
-    assert {c.email for c in plan.changes} == {m.email for m in current_members(sim) if m.monthly_limit is not None}
+    assert {c.email for c in plan.changes} == {
+        m.email for m in current_members(sim) if m.monthly_limit is not None
+    }
     for key in (raw.team_members.key, raw.spend_snapshots.key):
         assert instance.get_latest_materialization_event(key).run_id == result.run_id
     assert sim.request_count(LIMIT_PATH) == 0
@@ -182,7 +184,11 @@ def test_blocklists_plan_apply_and_prune_converge_to_the_file(sim, tmp_path):
 
     planned = run("repo_blocklists_job", BLOCKLIST_OP, res, instance, path=path)
     plan = planned.output_for_node(BLOCKLIST_OP)["plan"]
-    assert [(c.action, c.url) for c in plan.changes] == [("add", f"{org}/payments"), ("change", api), ("remove", vault)]
+    assert [(c.action, c.url) for c in plan.changes] == [
+        ("add", f"{org}/payments"),
+        ("change", api),
+        ("remove", vault),
+    ]
     assert "remove (needs --prune)" in output_metadata(planned, BLOCKLIST_OP)["plan"].value
     assert sim.request_count(UPSERT_PATH) == 0 and len(sim.blocklists) == 2
 
@@ -211,7 +217,9 @@ def test_blocklists_plan_apply_and_prune_converge_to_the_file(sim, tmp_path):
     assert again.output_for_node(BLOCKLIST_OP)["plan"].changes == ()
 
 
-@pytest.mark.parametrize("pattern", ["*", "*.env", "config/*", "**/*.secret", "src/api/keys.ts", "docs/**", ".github/*"])
+@pytest.mark.parametrize(
+    "pattern", ["*", "*.env", "config/*", "**/*.secret", "src/api/keys.ts", "docs/**", ".github/*"]
+)
 def test_the_contracts_glob_forms_are_accepted(pattern):
     assert blocklists.pattern_problem(pattern) is None
 
@@ -256,19 +264,32 @@ def _member(sim: Simulator, removed: bool = False) -> str:
 
 INVALID = [
     ("spend", "default: 100\nusers:\n  {member}: 12.5\n", 3, "users.{member}", "fractional dollars (12.5)"),
-    ("spend", "default: 100\nusers:\n  nobody@example.com: 10\n", 3, "users.nobody@example.com", "is not a member"),
+    (
+        "spend",
+        "default: 100\nusers:\n  nobody@example.com: 10\n",
+        3,
+        "users.nobody@example.com",
+        "is not a member",
+    ),
     ("spend", "default: 100\nusers:\n  {removed}: 10\n", 3, "users.{removed}", "has been removed"),
     ("spend", "default: 100\nroles:\n  member: 10\nlimit: 5\n", 4, "limit", "unknown key"),
     ("spend", "default: 100\nroles:\n  admin: 10\n", 3, "roles.admin", "unknown role"),
-    ("blocklists", 'repos:\n  https://github.com/x/y:\n    - "*.env"\n    - "/keys/*"\n', 4,
-     "repos.https://github.com/x/y[1]", "starts with '/'"),
-    ("blocklists", 'repos:\n  https://github.com/x/y:\n    - *.env\n', 3, "(syntax)", "quote it"),
-    ("blocklists", 'repos: {}\nprune: true\n', 2, "prune", "unknown key"),
+    (
+        "blocklists",
+        'repos:\n  https://github.com/x/y:\n    - "*.env"\n    - "/keys/*"\n',
+        4,
+        "repos.https://github.com/x/y[1]",
+        "starts with '/'",
+    ),
+    ("blocklists", "repos:\n  https://github.com/x/y:\n    - *.env\n", 3, "(syntax)", "quote it"),
+    ("blocklists", "repos: {}\nprune: true\n", 2, "prune", "unknown key"),
 ]
 
 
 @pytest.mark.parametrize("kind, text, line, field, says", INVALID, ids=[f"{k}-{s}" for k, *_, s in INVALID])
-def test_an_invalid_file_fails_naming_line_and_field_before_any_request(team, tmp_path, monkeypatch, kind, text, line, field, says):
+def test_an_invalid_file_fails_naming_line_and_field_before_any_request(
+    team, tmp_path, monkeypatch, kind, text, line, field, says
+):
     sim, db, res = team
     names = {"{member}": _member(sim), "{removed}": _member(sim, removed=True)}
     for placeholder, email in names.items():
@@ -276,7 +297,9 @@ def test_an_invalid_file_fails_naming_line_and_field_before_any_request(team, tm
     path = write(tmp_path / f"{kind}.yaml", text)
     where = f"{path}:{line}: {field}: "
     job, op, config = (
-        ("spend_limits_job", SPEND_OP, {}) if kind == "spend" else ("repo_blocklists_job", BLOCKLIST_OP, {"prune": True})
+        ("spend_limits_job", SPEND_OP, {})
+        if kind == "spend"
+        else ("repo_blocklists_job", BLOCKLIST_OP, {"prune": True})
     )
     sim.reset_requests()
 
@@ -317,20 +340,34 @@ def test_cli_apply_is_a_dry_run_without_yes_and_writes_with_it(sim, tmp_path, mo
     assert dry.exit_code == 0 and "Dry run: nothing was changed" in dry.output
     assert sim.request_count() == 0
 
-    done = cli.invoke(main, ["spend-limits", "apply", "--yes", "--file", spend, *common, "--base-url", sim.base_url])
+    done = cli.invoke(
+        main, ["spend-limits", "apply", "--yes", "--file", spend, *common, "--base-url", sim.base_url]
+    )
     assert done.exit_code == 0, done.output
     assert {m.email: m.monthly_limit for m in members} == {
         m.email: None if m.role in ("owner", "free-owner") else 30 for m in members
     }
     assert "No changes" in cli.invoke(main, ["spend-limits", "plan", "--file", spend, *common]).output
-    fresh = cli.invoke(main, ["spend-limits", "plan", "--refresh", "--file", spend, *common, "--base-url", sim.base_url])
-    assert fresh.exit_code == 0 and "No changes" in fresh.output and sim.request_count(LIMIT_PATH) == len(
-        [m for m in members if m.role not in ("owner", "free-owner")]  # seeded limits differ from 30
+    fresh = cli.invoke(
+        main, ["spend-limits", "plan", "--refresh", "--file", spend, *common, "--base-url", sim.base_url]
+    )
+    assert (
+        fresh.exit_code == 0
+        and "No changes" in fresh.output
+        and sim.request_count(LIMIT_PATH)
+        == len(
+            [m for m in members if m.role not in ("owner", "free-owner")]  # seeded limits differ from 30
+        )
     )
 
-    dry = cli.invoke(main, ["blocklists", "apply", "--prune", "--file", blocks, *common, "--base-url", sim.base_url])
+    dry = cli.invoke(
+        main, ["blocklists", "apply", "--prune", "--file", blocks, *common, "--base-url", sim.base_url]
+    )
     assert dry.exit_code == 0 and "Dry run" in dry.output and len(sim.blocklists) == 2
-    done = cli.invoke(main, ["blocklists", "apply", "--prune", "--yes", "--file", blocks, *common, "--base-url", sim.base_url])
+    done = cli.invoke(
+        main,
+        ["blocklists", "apply", "--prune", "--yes", "--file", blocks, *common, "--base-url", sim.base_url],
+    )
     assert done.exit_code == 0, done.output
     assert [(r["url"], r["patterns"]) for r in sim.blocklists] == [("https://github.com/acme/app", ["*.env"])]
 
@@ -361,9 +398,10 @@ def test_budget_lists_members_projected_over_their_limit_and_warns(sim, tmp_path
         resources=res,
         instance=instance,
     )
-    assert query(db, "SELECT email, limit_dollars, projected_over_limit, at_limit_now FROM analytics.spend_budget ORDER BY email") == sorted(
-        [(over, 0.0, True, True), (under, 1000000.0, False, False)]
-    )
+    assert query(
+        db,
+        "SELECT email, limit_dollars, projected_over_limit, at_limit_now FROM analytics.spend_budget ORDER BY email",
+    ) == sorted([(over, 0.0, True, True), (under, 1000000.0, False, False)])
     (check,) = result.get_asset_check_evaluations()
     assert check.check_name == "no_member_projected_over_limit"
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN

@@ -49,8 +49,9 @@ class SpoilingProxy:
     """Forwards every request to the simulator and spoils the answer for one endpoint's page
     `page` (`times` times, or always when None) in the way `how` names."""
 
-    def __init__(self, upstream: str, path: str, page: int, how: str, times: int | None = 1,
-                 repeat_of: int = 1) -> None:
+    def __init__(
+        self, upstream: str, path: str, page: int, how: str, times: int | None = 1, repeat_of: int = 1
+    ) -> None:
         self.path, self.page, self.how, self.times, self.repeat_of = path, page, how, times, repeat_of
         self.spoiled = 0
         self._http = httpx.Client(base_url=upstream, timeout=30)
@@ -81,7 +82,9 @@ class SpoilingProxy:
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
-        headers = {k: v for k, v in h.headers.items() if k.lower() in ("authorization", "content-type", "accept")}
+        headers = {
+            k: v for k, v in h.headers.items() if k.lower() in ("authorization", "content-type", "accept")
+        }
         answer = self._http.request(h.command, h.path, headers=headers, content=body)
         out = answer.content
         url = urlsplit(h.path)
@@ -99,8 +102,9 @@ class SpoilingProxy:
         h.end_headers()
         h.wfile.write(out)
 
-    def _spoil(self, method: str, url: Any, headers: dict[str, str], body: bytes,
-               answer: httpx.Response) -> bytes:
+    def _spoil(
+        self, method: str, url: Any, headers: dict[str, str], body: bytes, answer: httpx.Response
+    ) -> bytes:
         if self.how == "truncated":
             return answer.content[: len(answer.content) // 2]
         if self.how == "not_json":
@@ -116,7 +120,9 @@ class SpoilingProxy:
         elif self.how == "repeat":
             if method == "POST":
                 other = self._http.request(
-                    method, url.path, headers=headers,
+                    method,
+                    url.path,
+                    headers=headers,
                     content=json.dumps({**json.loads(body), "page": self.repeat_of}).encode(),
                 )
             else:
@@ -207,8 +213,7 @@ def test_a_cut_off_or_non_json_page_once_is_retried_and_the_data_is_exact(
     assert result.success
     assert table_contents(db) == baseline[3]
     [materialization] = [
-        m for m in result.get_asset_materialization_events()
-        if m.partition == baseline[1].isoformat()
+        m for m in result.get_asset_materialization_events() if m.partition == baseline[1].isoformat()
     ]
     assert materialization.materialization.metadata["api_retries"].value >= 1
 

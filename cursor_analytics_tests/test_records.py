@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -77,14 +77,14 @@ def test_int_refuses_fractions_but_reads_text():
     ],
 )
 def test_datetimes_are_utc_aware(value):
-    assert to_datetime(value) == datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert to_datetime(value) == datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def test_daily_usage_day_from_non_midnight_date_and_empty_strings():
     # no `day`, `date` = request start + 1 day at 13:00 UTC
     raw = {
         "userId": 42,
-        "date": int(datetime(2025, 1, 3, 13, tzinfo=timezone.utc).timestamp() * 1000),
+        "date": int(datetime(2025, 1, 3, 13, tzinfo=UTC).timestamp() * 1000),
         "email": "a@x.com",
         "isActive": True,
         "totalLinesAdded": 10,
@@ -128,7 +128,7 @@ def test_usage_event_variants():
     }
     out = normalise("usage_events", event, endpoint=EP)
     assert out["kind"] == "Usage-based"
-    assert out["timestamp"] == datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert out["timestamp"] == datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert out["day"] == date(2025, 1, 2)
     assert (out["input_tokens"], out["output_tokens"], out["cache_read_tokens"]) == (10, 20, 5)
     assert out["charged_cents"] == 1.25 and out["requests_costs"] == 0.5
@@ -142,9 +142,7 @@ def test_usage_event_variants():
 
 
 def test_members_and_spend_legacy_shapes():
-    member = normalise(
-        "team_members", {"name": "A", "email": "a@x.com", "role": "owner"}, endpoint=EP
-    )
+    member = normalise("team_members", {"name": "A", "email": "a@x.com", "role": "owner"}, endpoint=EP)
     assert member["user_id"] is None and member["is_removed"] is None
     numeric = normalise("team_members", {"id": 7, "email": "a@x.com"}, endpoint=EP)
     assert numeric["user_id"] == "7"
@@ -210,9 +208,7 @@ def test_ai_changes_files_from_metadata_and_metadata_json():
         "metadata": [{"fileExtension": ".py", "linesAdded": 3, "linesDeleted": 0}],
     }
     out = normalise("ai_changes", change, endpoint=EP)
-    assert out["files"] == [
-        {"file_name": None, "file_extension": "py", "lines_added": 3, "lines_deleted": 0}
-    ]
+    assert out["files"] == [{"file_name": None, "file_extension": "py", "lines_added": 3, "lines_deleted": 0}]
     assert out["model"] is None and out["user_id"] == "5"
     row = {
         "change_id": "c1",
@@ -238,7 +234,5 @@ def test_missing_identifying_field_names_endpoint_and_field():
         )
     assert "commitHash" in str(info.value) and "/analytics/ai-code/commits" in str(info.value)
     with pytest.raises(UnexpectedResponseError) as info:
-        normalise(
-            "usage_events", {"timestamp": "yesterday"}, endpoint="/teams/filtered-usage-events"
-        )
+        normalise("usage_events", {"timestamp": "yesterday"}, endpoint="/teams/filtered-usage-events")
     assert "timestamp" in str(info.value)

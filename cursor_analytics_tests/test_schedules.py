@@ -1,30 +1,32 @@
 """Schedules, freshness policies and the stale-data settings: what runs out of the box, when,
 over which days, and how the daily pull finalizes the day that just settled."""
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics.defs.freshness.automation import DAILY_FRESHNESS, METRICS_FOLLOW_RAW, SNAPSHOT_FRESHNESS
 from cursor_analytics.definitions import defs
-from cursor_analytics.defs.freshness.finality import AS_OF_TAG, ENV, StaleDataSettings
+from cursor_analytics.defs.freshness.automation import DAILY_FRESHNESS, METRICS_FOLLOW_RAW, SNAPSHOT_FRESHNESS
+from cursor_analytics.defs.freshness.schedules import build_daily_schedule
 from cursor_analytics.defs.jobs import daily_assets
 from cursor_analytics.defs.partitions import daily_partitions
-from cursor_analytics.defs.freshness.schedules import build_daily_schedule
 from cursor_analytics.simulator import Simulator
+from cursor_analytics.warehouse.finality import AS_OF_TAG, ENV, StaleDataSettings
 from cursor_analytics_tests.support import ALL_ASSETS, query, resources
 
-TICK = datetime(2025, 3, 14, 1, 30, tzinfo=timezone.utc)
+TICK = datetime(2025, 3, 14, 1, 30, tzinfo=UTC)
 START, END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 def tick(schedule: dg.ScheduleDefinition, at: datetime, db: Path | None = None):
     """Evaluate `schedule` at `at` against the DuckDB file `db` (default: none yet)."""
     duckdb = DuckDBResource(database=str(db or Path("/nonexistent/cursor.duckdb")))
-    return schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=at, resources={"duckdb": duckdb}))
+    return schedule.evaluate_tick(
+        dg.build_schedule_context(scheduled_execution_time=at, resources={"duckdb": duckdb})
+    )
 
 
 def evaluate(schedule: dg.ScheduleDefinition, at: datetime, db: Path | None = None) -> dg.RunRequest:
@@ -121,7 +123,10 @@ def test_stale_data_settings_come_from_documented_environment_variables():
         ({ENV["settle_days"]: "7", ENV["lookback_days"]: "7"}, "CURSOR_ANALYTICS_LOOKBACK_DAYS=7 is below 8"),
         ({ENV["lookback_days"]: "45"}, "CURSOR_ANALYTICS_LOOKBACK_DAYS=45 is more than 30"),
         ({ENV["request_budget"]: "0"}, "CURSOR_ANALYTICS_SENSOR_REQUEST_BUDGET=0 is below 1"),
-        ({ENV["webhook_url"]: "hooks.slack.com/x"}, "CURSOR_ANALYTICS_ALERT_WEBHOOK_URL is not an http(s) URL"),
+        (
+            {ENV["webhook_url"]: "hooks.slack.com/x"},
+            "CURSOR_ANALYTICS_ALERT_WEBHOOK_URL is not an http(s) URL",
+        ),
     ],
 )
 def test_bad_settings_are_refused_with_the_variable_and_the_fix(environ, message):
@@ -134,10 +139,13 @@ def test_bad_settings_are_refused_with_the_variable_and_the_fix(environ, message
 def test_the_settle_window_never_starts_before_the_first_partition():
     first = daily_partitions.start.date()
     schedule = defs.resolve_schedule_def("cursor_daily_schedule")
-    at_first_tick = datetime.combine(first, time(1, 30), tzinfo=timezone.utc)
+    at_first_tick = datetime.combine(first, time(1, 30), tzinfo=UTC)
     skipped = tick(schedule, at_first_tick)
     assert not skipped.run_requests
     assert f"No completed UTC day since the first partition ({first}) yet" in skipped.skip_message
 
     request = evaluate(schedule, at_first_tick + timedelta(days=2))
-    assert (request.tags[START], request.tags[END]) == (first.isoformat(), (first + timedelta(days=1)).isoformat())
+    assert (request.tags[START], request.tags[END]) == (
+        first.isoformat(),
+        (first + timedelta(days=1)).isoformat(),
+    )

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -106,7 +106,7 @@ def test_the_key_is_nowhere_in_the_dagster_home_the_warehouse_or_the_ui(tmp_path
 
     server = EchoingServer()
     try:
-        yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
+        yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
         failing = subprocess.run(
             [str(Path(sys.executable).with_name("dagster")), "asset", "materialize",
              "-m", "cursor_analytics.definitions", "--select", "raw/usage_events", "--partition", yesterday],
@@ -146,7 +146,9 @@ def test_the_key_is_nowhere_in_the_dagster_home_the_warehouse_or_the_ui(tmp_path
         values = {v["key"]: v for v in resource["topLevelResourceDetailsOrError"]["configuredValues"]}
         assert values["api_key"] == {"key": "api_key", "value": "CURSOR_API_KEY", "type": "ENV_VAR"}
         configs = [
-            execute_dagster_graphql(context, RUN_QUERY, {"runId": run.run_id}).data["runOrError"]["runConfigYaml"]
+            execute_dagster_graphql(context, RUN_QUERY, {"runId": run.run_id}).data["runOrError"][
+                "runConfigYaml"
+            ]
             for run in instance.get_runs()
         ]
         assert len(configs) >= 3  # the demo's two runs and the failing one

@@ -9,20 +9,20 @@ import json
 import shutil
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pytest
 
-from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.definitions import defs
-from cursor_analytics.defs.freshness.finality import AS_OF_TAG, StaleDataSettings, as_of_tags
-from cursor_analytics.defs.jobs import daily_assets
 from cursor_analytics.defs.freshness.sensors import METRIC_KEYS, build_stale_partitions_sensor
+from cursor_analytics.defs.ingestion import assets as raw
+from cursor_analytics.defs.jobs import daily_assets
 from cursor_analytics.simulator import Simulator
+from cursor_analytics.warehouse.finality import AS_OF_TAG, StaleDataSettings, as_of_tags
 from cursor_analytics_tests.support import ALL_ASSETS, query, range_tags, resources
 
-NOW = datetime(2025, 3, 14, 12, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 14, 12, tzinfo=UTC)
 WEEK = (date(2025, 3, 7), date(2025, 3, 13))  # the 7 completed days before NOW
 RAW_ONLY = dg.AssetSelection.assets(*raw.partitioned_raw_assets)
 START, END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -81,7 +81,9 @@ def week(settled_week, tmp_path):
         yield sim, copy, resources(sim, copy)
 
 
-def test_late_data_requests_exactly_the_changed_day_and_the_repair_equals_the_new_truth(settled_week, tmp_path):
+def test_late_data_requests_exactly_the_changed_day_and_the_repair_equals_the_new_truth(
+    settled_week, tmp_path
+):
     db = tmp_path / "cursor.duckdb"
     shutil.copy(settled_week[1], db)
     clock, lookback = NOW - timedelta(days=2), 5  # the week as loaded, right after the load
@@ -110,15 +112,27 @@ def test_late_data_requests_exactly_the_changed_day_and_the_repair_equals_the_ne
         assert query(db, "SELECT count(*), sum(total_tabs_shown), sum(accepted_lines_added) FROM raw.daily_usage WHERE day = ?", [changed])[0] == (
             truth["daily_usage"]["rows"], truth["daily_usage"]["total_tabs_shown"], truth["daily_usage"]["accepted_lines_added"]
         )  # fmt: skip
-        rows, charged = query(db, "SELECT count(*), sum(charged_cents) FROM raw.usage_events WHERE day = ?", [changed])[0]
+        rows, charged = query(
+            db, "SELECT count(*), sum(charged_cents) FROM raw.usage_events WHERE day = ?", [changed]
+        )[0]
         assert rows == truth["usage_events"]["rows"]
         assert charged == pytest.approx(truth["usage_events"]["charged_cents"])
-        assert query(db, "SELECT count(*) FROM raw.ai_commits WHERE day = ?", [changed])[0][0] == truth["ai_commits"]["rows"]
-        assert query(db, "SELECT count(*) FROM raw.ai_changes WHERE day = ?", [changed])[0][0] == truth["ai_changes"]["rows"]
+        assert (
+            query(db, "SELECT count(*) FROM raw.ai_commits WHERE day = ?", [changed])[0][0]
+            == truth["ai_commits"]["rows"]
+        )
+        assert (
+            query(db, "SELECT count(*) FROM raw.ai_changes WHERE day = ?", [changed])[0][0]
+            == truth["ai_changes"]["rows"]
+        )
         # the metrics of the day follow in the same run
         usage = sim.team.daily_usage(changed)
         active = len({r["email"].lower() for r in usage if r["isActive"]})
-        got = query(db, "SELECT active_users, tabs_shown, usage_events, charged_cents FROM analytics.team_daily_metrics WHERE day = ?", [changed])[0]
+        got = query(
+            db,
+            "SELECT active_users, tabs_shown, usage_events, charged_cents FROM analytics.team_daily_metrics WHERE day = ?",
+            [changed],
+        )[0]
         assert got[:3] == (active, truth["daily_usage"]["total_tabs_shown"], truth["usage_events"]["rows"])
         assert got[3] == pytest.approx(truth["usage_events"]["charged_cents"])
         # the other days were not touched
@@ -143,7 +157,11 @@ def test_a_missing_day_is_requested_and_two_adjacent_stale_days_become_one_range
         assert ranges(result) == [("2025-03-09", "2025-03-09"), ("2025-03-11", "2025-03-12")]
         missing, stale = sorted(result.run_requests, key=lambda r: r.tags[START])
         assert {k.path[-1] for k in missing.asset_selection if k.path[0] == "raw"} == {
-            "daily_usage", "usage_events", "ai_commits", "ai_changes", "audit_logs"
+            "daily_usage",
+            "usage_events",
+            "ai_commits",
+            "ai_changes",
+            "audit_logs",
         }
         assert "missing" in missing.tags["cursor_analytics/reason"]
         assert "differs" in stale.tags["cursor_analytics/reason"]
@@ -213,16 +231,22 @@ def test_finality_moves_from_provisional_to_final_as_the_clock_passes_the_settle
     assert sim.request_count() == sent_by_tick  # finalizing re-fetched nothing
     assert finality()["2025-03-09"] == finality()["2025-03-10"] == "final"
     assert finality()["2025-03-11"] == "provisional"
-    assert query(db, "SELECT DISTINCT source FROM meta.partition_finality WHERE day = '2025-03-09' AND dataset <> 'audit_logs'") == [("fingerprint",)]
+    assert query(
+        db,
+        "SELECT DISTINCT source FROM meta.partition_finality WHERE day = '2025-03-09' AND dataset <> 'audit_logs'",
+    ) == [("fingerprint",)]
     record = instance.fetch_materializations(
-        dg.AssetRecordsFilter(dg.AssetKey(["analytics", "team_daily_metrics"]), asset_partitions=["2025-03-09"]), limit=1
+        dg.AssetRecordsFilter(
+            dg.AssetKey(["analytics", "team_daily_metrics"]), asset_partitions=["2025-03-09"]
+        ),
+        limit=1,
     ).records[0]
     assert record.asset_materialization.metadata["finality"].value == "final"
 
     # one minute before 03-11 settles nothing changes; at midnight it becomes final
-    before = tick(res, clock=datetime(2025, 3, 14, 23, 59, tzinfo=timezone.utc), cursor=result.cursor)
+    before = tick(res, clock=datetime(2025, 3, 14, 23, 59, tzinfo=UTC), cursor=result.cursor)
     assert not before.run_requests
-    at = tick(res, clock=datetime(2025, 3, 15, 0, 0, tzinfo=timezone.utc), cursor=before.cursor)
+    at = tick(res, clock=datetime(2025, 3, 15, 0, 0, tzinfo=UTC), cursor=before.cursor)
     finalize = [r for r in at.run_requests if r.tags["cursor_analytics/trigger"].endswith("finalize")]
     assert [(r.tags[START], r.tags[END]) for r in finalize] == [("2025-03-11", "2025-03-11")]
     assert run(finalize[0], res).success

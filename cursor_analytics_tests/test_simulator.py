@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -21,7 +21,7 @@ import pytest
 
 from cursor_analytics.simulator import Faults, Simulator, Variants, run_simulator_cli
 
-UTC = timezone.utc
+UTC = UTC
 DAY_MS = 86_400_000
 NOW = datetime(2025, 3, 14, 15, 30, tzinfo=UTC)  # frozen clock: today = 2025-03-14, 15 hours done
 TODAY = NOW.date()
@@ -110,7 +110,12 @@ def test_unknown_path_and_wrong_method(sim):
 def test_non_enterprise_team_is_refused_on_ai_code_analytics_and_audit(make_sim):
     sim = make_sim(enterprise=False)
     with client(sim) as api:
-        for path in ("/analytics/ai-code/commits", "/analytics/ai-code/changes.csv", "/analytics/team/dau", "/teams/audit-logs"):
+        for path in (
+            "/analytics/ai-code/commits",
+            "/analytics/ai-code/changes.csv",
+            "/analytics/team/dau",
+            "/teams/audit-logs",
+        ):
             r = api.get(path)
             assert r.status_code == 403
             assert r.json() == {"error": "Forbidden", "message": "Enterprise access required"}
@@ -165,9 +170,14 @@ def test_daily_usage_paging_is_over_users(frozen):
     start, end = ms(DAY - timedelta(days=6)), end_ms(DAY)
     seen = []
     with client(frozen) as api:
-        unpaged = api.post("/teams/daily-usage-data", json={"startDate": start, "endDate": end}).json()["data"]
+        unpaged = api.post("/teams/daily-usage-data", json={"startDate": start, "endDate": end}).json()[
+            "data"
+        ]
         for page in (1, 2, 3):
-            body = api.post("/teams/daily-usage-data", json={"startDate": start, "endDate": end, "page": page, "pageSize": 5}).json()
+            body = api.post(
+                "/teams/daily-usage-data",
+                json={"startDate": start, "endDate": end, "page": page, "pageSize": 5},
+            ).json()
             p = body["pagination"]
             assert p["page"] == page and p["pageSize"] == 5 and p["totalPages"] == 3
             assert p["hasNextPage"] == (page < 3) and p["hasPreviousPage"] == (page > 1)
@@ -183,13 +193,30 @@ def test_daily_usage_validation(frozen):
     with client(frozen) as api:
         r = api.post("/teams/daily-usage-data", json={"endDate": end_ms(DAY)})
         assert r.status_code == 400 and "startDate" in r.json()["message"]
-        ok = api.post("/teams/daily-usage-data", json={"startDate": ms(DAY - timedelta(days=29)), "endDate": end_ms(DAY)})
+        ok = api.post(
+            "/teams/daily-usage-data",
+            json={"startDate": ms(DAY - timedelta(days=29)), "endDate": end_ms(DAY)},
+        )
         assert ok.status_code == 200
-        r = api.post("/teams/daily-usage-data", json={"startDate": ms(DAY - timedelta(days=30)), "endDate": end_ms(DAY)})
+        r = api.post(
+            "/teams/daily-usage-data",
+            json={"startDate": ms(DAY - timedelta(days=30)), "endDate": end_ms(DAY)},
+        )
         assert r.status_code == 400
         assert r.json() == {"error": "Bad Request", "message": "Date range cannot exceed 30 days"}
-        assert api.post("/teams/daily-usage-data", json={"startDate": ms(DAY), "endDate": end_ms(DAY), "page": 1, "pageSize": 1001}).status_code == 400
-        assert api.post("/teams/daily-usage-data", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
+        assert (
+            api.post(
+                "/teams/daily-usage-data",
+                json={"startDate": ms(DAY), "endDate": end_ms(DAY), "page": 1, "pageSize": 1001},
+            ).status_code
+            == 400
+        )
+        assert (
+            api.post(
+                "/teams/daily-usage-data", content=b"{not json", headers={"Content-Type": "application/json"}
+            ).status_code
+            == 400
+        )
 
 
 def test_usage_events_envelope_and_paging(frozen):
@@ -208,7 +235,10 @@ def test_usage_events_envelope_and_paging(frozen):
         pages = []
         page = 1
         while True:
-            body = api.post("/teams/filtered-usage-events", json={"startDate": start, "endDate": end, "page": page, "pageSize": 250}).json()
+            body = api.post(
+                "/teams/filtered-usage-events",
+                json={"startDate": start, "endDate": end, "page": page, "pageSize": 250},
+            ).json()
             pages += body["usageEvents"]
             if not body["pagination"]["hasNextPage"]:
                 break
@@ -220,8 +250,21 @@ def test_usage_events_envelope_and_paging(frozen):
     assert stamps == sorted(stamps, reverse=True)
     assert start <= min(stamps) and max(stamps) <= end
     e = next(e for e in pages if e["isTokenBasedCall"])
-    assert set(e["tokenUsage"]) <= {"inputTokens", "outputTokens", "cacheWriteTokens", "cacheReadTokens", "totalCents", "discountPercentOff"}
-    assert set(e["tokenUsage"]) >= {"inputTokens", "outputTokens", "cacheWriteTokens", "cacheReadTokens", "totalCents"}
+    assert set(e["tokenUsage"]) <= {
+        "inputTokens",
+        "outputTokens",
+        "cacheWriteTokens",
+        "cacheReadTokens",
+        "totalCents",
+        "discountPercentOff",
+    }
+    assert set(e["tokenUsage"]) >= {
+        "inputTokens",
+        "outputTokens",
+        "cacheWriteTokens",
+        "cacheReadTokens",
+        "totalCents",
+    }
     assert all(("tokenUsage" in e) == e["isTokenBasedCall"] for e in pages)
     assert all((e["chargedCents"] > 0) <= (e["kind"] == "Usage-based") for e in pages)
     assert any(e["chargedCents"] > 0 for e in pages)
@@ -246,7 +289,9 @@ def test_usage_events_filters_and_inclusive_window(frozen):
 
 def test_events_per_user_day_equal_daily_request_counters(frozen):
     with client(frozen) as api:
-        rows = api.post("/teams/daily-usage-data", json={"startDate": ms(DAY - timedelta(days=6)), "endDate": end_ms(DAY)}).json()["data"]
+        rows = api.post(
+            "/teams/daily-usage-data", json={"startDate": ms(DAY - timedelta(days=6)), "endDate": end_ms(DAY)}
+        ).json()["data"]
         events = all_events(api, ms(DAY - timedelta(days=6)), end_ms(DAY))
     per = Counter()
     usage_based = Counter()
@@ -256,7 +301,13 @@ def test_events_per_user_day_equal_daily_request_counters(frozen):
         usage_based[key] += e["kind"] == "Usage-based"
     for r in rows:
         key = (r["day"], r["email"])
-        requests = r["composerRequests"] + r["chatRequests"] + r["agentRequests"] + r["cmdkUsages"] + r["bugbotUsages"]
+        requests = (
+            r["composerRequests"]
+            + r["chatRequests"]
+            + r["agentRequests"]
+            + r["cmdkUsages"]
+            + r["bugbotUsages"]
+        )
         assert per[key] == requests == r["subscriptionIncludedReqs"] + r["usageBasedReqs"] + r["apiKeyReqs"]
         assert usage_based[key] == r["usageBasedReqs"]
     assert sum(per.values()) == len(events) > 0
@@ -273,7 +324,9 @@ def test_spend_equals_charged_cents_over_the_cycle(frozen):
     charged, overall = defaultdict(float), defaultdict(float)
     for e in events:
         charged[e["userEmail"]] += e["chargedCents"]
-        overall[e["userEmail"]] += e["tokenUsage"]["totalCents"] if e["isTokenBasedCall"] else e["requestsCosts"] * 4
+        overall[e["userEmail"]] += (
+            e["tokenUsage"]["totalCents"] if e["isTokenBasedCall"] else e["requestsCosts"] * 4
+        )
     for row in body["teamMemberSpend"]:
         assert set(row) == {
             "userId", "spendCents", "overallSpendCents", "fastPremiumRequests", "name", "email",
@@ -286,10 +339,15 @@ def test_spend_equals_charged_cents_over_the_cycle(frozen):
 
 def test_spend_search_sort_and_paging(frozen):
     with client(frozen) as api:
-        everyone = api.post("/teams/spend", json={"sortBy": "amount", "sortDirection": "asc", "pageSize": 1000}).json()
+        everyone = api.post(
+            "/teams/spend", json={"sortBy": "amount", "sortDirection": "asc", "pageSize": 1000}
+        ).json()
         amounts = [r["spendCents"] for r in everyone["teamMemberSpend"]]
         assert amounts == sorted(amounts)
-        pages = [api.post("/teams/spend", json={"sortBy": "user", "page": p, "pageSize": 4}).json() for p in (1, 2, 3)]
+        pages = [
+            api.post("/teams/spend", json={"sortBy": "user", "page": p, "pageSize": 4}).json()
+            for p in (1, 2, 3)
+        ]
         assert pages[0]["totalPages"] == -(-everyone["totalMembers"] // 4)
         names = [r["name"].lower() for p in pages for r in p["teamMemberSpend"]]
         assert names == sorted(names, reverse=True)
@@ -306,10 +364,28 @@ def test_user_spend_limit_is_validated_and_shows_in_spend(frozen):
         assert r.json() == {"outcome": "success", "message": f"Spend limit set to $100 for user {email}"}
         row = api.post("/teams/spend", json={"searchTerm": email}).json()["teamMemberSpend"][0]
         assert row["monthlyLimitDollars"] == 100 and row["effectivePerUserLimitDollars"] == 100
-        assert api.post("/teams/user-spend-limit", json={"userEmail": email, "spendLimitDollars": 0}).status_code == 200
-        assert api.post("/teams/spend", json={"searchTerm": email}).json()["teamMemberSpend"][0]["monthlyLimitDollars"] == 0
-        assert api.post("/teams/user-spend-limit", json={"userEmail": email, "spendLimitDollars": None}).json()["outcome"] == "success"
-        assert api.post("/teams/spend", json={"searchTerm": email}).json()["teamMemberSpend"][0]["monthlyLimitDollars"] is None
+        assert (
+            api.post("/teams/user-spend-limit", json={"userEmail": email, "spendLimitDollars": 0}).status_code
+            == 200
+        )
+        assert (
+            api.post("/teams/spend", json={"searchTerm": email}).json()["teamMemberSpend"][0][
+                "monthlyLimitDollars"
+            ]
+            == 0
+        )
+        assert (
+            api.post("/teams/user-spend-limit", json={"userEmail": email, "spendLimitDollars": None}).json()[
+                "outcome"
+            ]
+            == "success"
+        )
+        assert (
+            api.post("/teams/spend", json={"searchTerm": email}).json()["teamMemberSpend"][0][
+                "monthlyLimitDollars"
+            ]
+            is None
+        )
         for bad in (
             {"userEmail": email, "spendLimitDollars": 10.5},
             {"userEmail": email, "spendLimitDollars": "10"},
@@ -327,7 +403,12 @@ def test_repo_blocklists_read_upsert_delete(sim):
         kept, changed = repos[0], repos[1]
         body = api.post(
             "/settings/repo-blocklists/repos/upsert",
-            json={"repos": [{"url": changed["url"], "patterns": ["*.pem"]}, {"url": "https://github.com/x/new", "patterns": ["*"]}]},
+            json={
+                "repos": [
+                    {"url": changed["url"], "patterns": ["*.pem"]},
+                    {"url": "https://github.com/x/new", "patterns": ["*"]},
+                ]
+            },
         ).json()
         by_url = {r["url"]: r for r in body["repos"]}
         assert by_url[kept["url"]] == kept
@@ -337,14 +418,22 @@ def test_repo_blocklists_read_upsert_delete(sim):
         assert r.status_code == 204 and r.content == b""
         assert api.delete(f"/settings/repo-blocklists/repos/{new_id}").status_code == 404
         assert len(api.get("/settings/repo-blocklists/repos").json()["repos"]) == 2
-        assert api.post("/settings/repo-blocklists/repos/upsert", json={"repos": [{"url": "x"}]}).status_code == 400
+        assert (
+            api.post("/settings/repo-blocklists/repos/upsert", json={"repos": [{"url": "x"}]}).status_code
+            == 400
+        )
 
 
 def test_remove_member(sim):
     target = next(m for m in sim.team.members() if m["role"] == "member" and not m["isRemoved"])
     with client(sim) as api:
         assert api.post("/teams/remove-member", json={}).status_code == 400
-        assert api.post("/teams/remove-member", json={"userId": target["id"], "email": target["email"]}).status_code == 400
+        assert (
+            api.post(
+                "/teams/remove-member", json={"userId": target["id"], "email": target["email"]}
+            ).status_code
+            == 400
+        )
         body = api.post("/teams/remove-member", json={"email": target["email"]}).json()
         assert body["success"] is True and body["userId"] == target["id"]
         assert isinstance(body["hasBillingCycleUsage"], bool)
@@ -357,20 +446,38 @@ def test_audit_logs(frozen):
     start = f"{(DAY - timedelta(days=6)).isoformat()}T00:00:00.000Z"
     end = f"{DAY.isoformat()}T23:59:59.999Z"
     with client(frozen) as api:
-        body = api.get("/teams/audit-logs", params={"startTime": start, "endTime": end, "pageSize": 500}).json()
+        body = api.get(
+            "/teams/audit-logs", params={"startTime": start, "endTime": end, "pageSize": 500}
+        ).json()
         events = body["events"]
         assert body["pagination"]["totalCount"] == len(events) > 0
-        assert set(events[0]) == {"event_id", "timestamp", "ip_address", "user_email", "event_type", "event_data"}
+        assert set(events[0]) == {
+            "event_id",
+            "timestamp",
+            "ip_address",
+            "user_email",
+            "event_type",
+            "event_data",
+        }
         expected = sum(frozen.ground_truth(DAY - timedelta(days=i))["audit_logs"]["rows"] for i in range(7))
         assert len(events) == expected
-        logins = api.get("/teams/audit-logs", params={"startTime": start, "endTime": end, "eventTypes": "login"}).json()
+        logins = api.get(
+            "/teams/audit-logs", params={"startTime": start, "endTime": end, "eventTypes": "login"}
+        ).json()
         assert {e["event_type"] for e in logins["events"]} == {"login"}
-        paged = api.get("/teams/audit-logs", params={"startTime": start, "endTime": end, "pageSize": 2, "page": 2}).json()
+        paged = api.get(
+            "/teams/audit-logs", params={"startTime": start, "endTime": end, "pageSize": 2, "page": 2}
+        ).json()
         assert paged["events"] == events[2:4] and paged["pagination"]["hasPreviousPage"] is True
-        by_ms = api.get("/teams/audit-logs", params={"startTime": ms(DAY), "endTime": end_ms(DAY), "pageSize": 500}).json()
+        by_ms = api.get(
+            "/teams/audit-logs", params={"startTime": ms(DAY), "endTime": end_ms(DAY), "pageSize": 500}
+        ).json()
         assert by_ms["events"] == frozen.team.audit_events(DAY)
         assert api.get("/teams/audit-logs", params={"pageSize": 501}).status_code == 400
-        r = api.get("/teams/audit-logs", params={"startTime": "2025-01-01T00:00:00Z", "endTime": "2025-02-15T00:00:00Z"})
+        r = api.get(
+            "/teams/audit-logs",
+            params={"startTime": "2025-01-01T00:00:00Z", "endTime": "2025-02-15T00:00:00Z"},
+        )
         assert r.status_code == 400
 
 
@@ -380,7 +487,11 @@ def test_audit_logs(frozen):
 
 
 def code_params(first: date, last: date, **extra) -> dict:
-    return {"startDate": f"{first.isoformat()}T00:00:00.000Z", "endDate": f"{last.isoformat()}T23:59:59.999Z", **extra}
+    return {
+        "startDate": f"{first.isoformat()}T00:00:00.000Z",
+        "endDate": f"{last.isoformat()}T23:59:59.999Z",
+        **extra,
+    }
 
 
 def test_ai_commits_envelope_and_paging(frozen):
@@ -391,7 +502,9 @@ def test_ai_commits_envelope_and_paging(frozen):
         items = []
         page = 1
         while True:
-            b = api.get("/analytics/ai-code/commits", params=code_params(DAY, DAY, page=page, pageSize=10)).json()
+            b = api.get(
+                "/analytics/ai-code/commits", params=code_params(DAY, DAY, page=page, pageSize=10)
+            ).json()
             items += b["items"]
             if page * b["pageSize"] >= b["totalCount"]:
                 break
@@ -413,10 +526,26 @@ def test_ai_commits_envelope_and_paging(frozen):
 def test_ai_changes_lines_equal_accepted_lines_and_bound_commit_lines(frozen):
     first = DAY - timedelta(days=6)
     with client(frozen) as api:
-        changes = api.get("/analytics/ai-code/changes", params=code_params(first, DAY, pageSize=1000)).json()["items"]
-        commits = api.get("/analytics/ai-code/commits", params=code_params(first, DAY, pageSize=1000)).json()["items"]
-        rows = api.post("/teams/daily-usage-data", json={"startDate": ms(first), "endDate": end_ms(DAY)}).json()["data"]
-    assert set(changes[0]) == {"changeId", "userId", "userEmail", "source", "model", "totalLinesAdded", "totalLinesDeleted", "createdAt", "metadata"}
+        changes = api.get("/analytics/ai-code/changes", params=code_params(first, DAY, pageSize=1000)).json()[
+            "items"
+        ]
+        commits = api.get("/analytics/ai-code/commits", params=code_params(first, DAY, pageSize=1000)).json()[
+            "items"
+        ]
+        rows = api.post(
+            "/teams/daily-usage-data", json={"startDate": ms(first), "endDate": end_ms(DAY)}
+        ).json()["data"]
+    assert set(changes[0]) == {
+        "changeId",
+        "userId",
+        "userEmail",
+        "source",
+        "model",
+        "totalLinesAdded",
+        "totalLinesDeleted",
+        "createdAt",
+        "metadata",
+    }
     lines = Counter()
     by_source = Counter()
     for ch in changes:
@@ -448,7 +577,11 @@ def test_ai_code_csv(frozen):
         r = api.get("/analytics/ai-code/commits.csv", params=code_params(DAY, DAY))
         assert r.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(r.text)))
-        changes = list(csv.DictReader(io.StringIO(api.get("/analytics/ai-code/changes.csv", params=code_params(DAY, DAY)).text)))
+        changes = list(
+            csv.DictReader(
+                io.StringIO(api.get("/analytics/ai-code/changes.csv", params=code_params(DAY, DAY)).text)
+            )
+        )
     assert [x["commit_hash"] for x in rows] == [c["commitHash"] for c in frozen.team.commits(DAY)]
     assert "commit_source" in rows[0] and "non_ai_lines_added" in rows[0]
     assert list(changes[0]) == [
@@ -461,12 +594,23 @@ def test_ai_code_csv(frozen):
 
 def test_ai_code_user_filter_and_relative_dates(frozen):
     with client(frozen) as api:
-        everything = api.get("/analytics/ai-code/changes", params={"startDate": "7d", "endDate": "now", "pageSize": 1000}).json()
+        everything = api.get(
+            "/analytics/ai-code/changes", params={"startDate": "7d", "endDate": "now", "pageSize": 1000}
+        ).json()
         email = everything["items"][0]["userEmail"]
         user_id = everything["items"][0]["userId"]
-        by_email = api.get("/analytics/ai-code/changes", params={"startDate": "7d", "endDate": "now", "pageSize": 1000, "user": email}).json()
-        by_id = api.get("/analytics/ai-code/changes", params={"startDate": "7d", "endDate": "now", "pageSize": 1000, "user": user_id}).json()
-        bare = api.get("/analytics/ai-code/changes", params={"startDate": DAY.isoformat(), "endDate": DAY.isoformat(), "pageSize": 1000}).json()
+        by_email = api.get(
+            "/analytics/ai-code/changes",
+            params={"startDate": "7d", "endDate": "now", "pageSize": 1000, "user": email},
+        ).json()
+        by_id = api.get(
+            "/analytics/ai-code/changes",
+            params={"startDate": "7d", "endDate": "now", "pageSize": 1000, "user": user_id},
+        ).json()
+        bare = api.get(
+            "/analytics/ai-code/changes",
+            params={"startDate": DAY.isoformat(), "endDate": DAY.isoformat(), "pageSize": 1000},
+        ).json()
     assert by_email == by_id
     assert by_email["items"] == [i for i in everything["items"] if i["userEmail"] == email]
     assert bare["totalCount"] == frozen.ground_truth(DAY)["ai_changes"]["rows"]
@@ -494,13 +638,24 @@ def test_etag_304_has_no_body_and_does_not_count(make_sim):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("metric", ["dau", "models", "agent-edits", "tabs", "client-versions", "top-file-extensions", "leaderboard"])
+@pytest.mark.parametrize(
+    "metric",
+    ["dau", "models", "agent-edits", "tabs", "client-versions", "top-file-extensions", "leaderboard"],
+)
 def test_team_analytics_metrics(frozen, metric):
     with client(frozen) as api:
-        r = api.get(f"/analytics/team/{metric}", params={"startDate": (DAY - timedelta(days=6)).isoformat(), "endDate": DAY.isoformat()})
+        r = api.get(
+            f"/analytics/team/{metric}",
+            params={"startDate": (DAY - timedelta(days=6)).isoformat(), "endDate": DAY.isoformat()},
+        )
     body = r.json()
     assert r.status_code == 200 and "etag" in r.headers
-    assert body["params"] == {"metric": metric, "teamId": frozen.team.team_id, "startDate": (DAY - timedelta(days=6)).isoformat(), "endDate": DAY.isoformat()}
+    assert body["params"] == {
+        "metric": metric,
+        "teamId": frozen.team.team_id,
+        "startDate": (DAY - timedelta(days=6)).isoformat(),
+        "endDate": DAY.isoformat(),
+    }
     assert body["data"]
     if metric == "dau":
         row = next(x for x in body["data"] if x["date"] == DAY.isoformat())
@@ -512,7 +667,12 @@ def test_analytics_unknown_metric_and_range(frozen):
     with client(frozen) as api:
         r = api.get("/analytics/team/teleport")
         assert r.status_code == 404 and "teleport" in r.json()["message"]
-        assert api.get("/analytics/team/dau", params={"startDate": "2025-01-01", "endDate": "2025-03-01"}).status_code == 400
+        assert (
+            api.get(
+                "/analytics/team/dau", params={"startDate": "2025-01-01", "endDate": "2025-03-01"}
+            ).status_code
+            == 400
+        )
         assert api.get("/analytics/team/dau", params={"startDate": "7d"}).status_code == 200
 
 
@@ -529,7 +689,10 @@ def test_rate_limit_429_within_a_window_and_recovery_in_the_next(make_sim):
             if r.status_code == 429:
                 break
         assert r.status_code == 429
-        assert r.json() == {"error": "Too Many Requests", "message": "Rate limit exceeded. Please try again later."}
+        assert r.json() == {
+            "error": "Too Many Requests",
+            "message": "Rate limit exceeded. Please try again later.",
+        }
         assert "retry-after" not in r.headers
         assert api.post("/teams/spend", json={}).status_code == 200  # counters are per endpoint
         time.sleep(2.05)
@@ -561,8 +724,19 @@ def _snapshot(sim: Simulator) -> list[bytes]:
     with client(sim) as api:
         return [
             api.get("/teams/members").content,
-            api.post("/teams/daily-usage-data", json={"startDate": ms(DAY - timedelta(days=9)), "endDate": end_ms(DAY)}).content,
-            api.post("/teams/filtered-usage-events", json={"startDate": ms(DAY - timedelta(days=2)), "endDate": end_ms(DAY), "page": 2, "pageSize": 300}).content,
+            api.post(
+                "/teams/daily-usage-data",
+                json={"startDate": ms(DAY - timedelta(days=9)), "endDate": end_ms(DAY)},
+            ).content,
+            api.post(
+                "/teams/filtered-usage-events",
+                json={
+                    "startDate": ms(DAY - timedelta(days=2)),
+                    "endDate": end_ms(DAY),
+                    "page": 2,
+                    "pageSize": 300,
+                },
+            ).content,
             api.post("/teams/spend", json={}).content,
             api.get("/analytics/ai-code/changes", params=code_params(DAY, DAY)).content,
             api.get("/teams/audit-logs", params={"startTime": ms(DAY), "endTime": end_ms(DAY)}).content,
@@ -580,10 +754,16 @@ def test_same_seed_same_bytes_other_seed_other_data(make_sim):
 def test_ground_truth_matches_what_is_served(frozen):
     gt = frozen.ground_truth(DAY)
     with client(frozen) as api:
-        rows = api.post("/teams/daily-usage-data", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}).json()["data"]
+        rows = api.post(
+            "/teams/daily-usage-data", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}
+        ).json()["data"]
         events = all_events(api, ms(DAY), end_ms(DAY))
-        commits = api.get("/analytics/ai-code/commits", params=code_params(DAY, DAY, pageSize=1000)).json()["items"]
-        changes = api.get("/analytics/ai-code/changes", params=code_params(DAY, DAY, pageSize=1000)).json()["items"]
+        commits = api.get("/analytics/ai-code/commits", params=code_params(DAY, DAY, pageSize=1000)).json()[
+            "items"
+        ]
+        changes = api.get("/analytics/ai-code/changes", params=code_params(DAY, DAY, pageSize=1000)).json()[
+            "items"
+        ]
     assert gt["daily_usage"]["rows"] == len(rows)
     assert gt["daily_usage"]["accepted_lines_added"] == sum(r["acceptedLinesAdded"] for r in rows)
     assert gt["daily_usage"]["agent_requests"] == sum(r["agentRequests"] for r in rows)
@@ -593,7 +773,9 @@ def test_ground_truth_matches_what_is_served(frozen):
     assert ev["requests_costs"] == pytest.approx(sum(e["requestsCosts"] for e in events))
     assert ev["input_tokens"] == sum(e["tokenUsage"]["inputTokens"] for e in events if "tokenUsage" in e)
     assert ev["output_tokens"] == sum(e["tokenUsage"]["outputTokens"] for e in events if "tokenUsage" in e)
-    assert ev["total_cents"] == pytest.approx(sum(e["tokenUsage"]["totalCents"] for e in events if "tokenUsage" in e))
+    assert ev["total_cents"] == pytest.approx(
+        sum(e["tokenUsage"]["totalCents"] for e in events if "tokenUsage" in e)
+    )
     assert gt["ai_commits"]["rows"] == len(commits)
     assert gt["ai_commits"]["tab_lines_added"] == sum(c["tabLinesAdded"] for c in commits)
     assert gt["ai_commits"]["non_ai_lines_added"] == sum(c["nonAiLinesAdded"] for c in commits)
@@ -616,9 +798,13 @@ def test_late_data_changes_a_day_and_keeps_the_invariants(frozen):
     assert after["daily_usage"] != before["daily_usage"]
     assert frozen.ground_truth(DAY - timedelta(days=1)) == other_before
     with client(frozen) as api:
-        rows = api.post("/teams/daily-usage-data", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}).json()["data"]
+        rows = api.post(
+            "/teams/daily-usage-data", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}
+        ).json()["data"]
         events = all_events(api, ms(DAY), end_ms(DAY))
-        changes = api.get("/analytics/ai-code/changes", params=code_params(DAY, DAY, pageSize=1000)).json()["items"]
+        changes = api.get("/analytics/ai-code/changes", params=code_params(DAY, DAY, pageSize=1000)).json()[
+            "items"
+        ]
     assert len(events) == after["usage_events"]["rows"]
     assert sum(c["totalLinesAdded"] for c in changes) == sum(r["acceptedLinesAdded"] for r in rows)
     if frozen.team.cycle_start <= DAY:
@@ -628,7 +814,9 @@ def test_late_data_changes_a_day_and_keeps_the_invariants(frozen):
 def test_today_is_partial(frozen):
     with client(frozen) as api:
         events = all_events(api, ms(TODAY), end_ms(TODAY))
-        commits = api.get("/analytics/ai-code/commits", params=code_params(TODAY, TODAY, pageSize=1000)).json()["items"]
+        commits = api.get(
+            "/analytics/ai-code/commits", params=code_params(TODAY, TODAY, pageSize=1000)
+        ).json()["items"]
     last_hour = ms(TODAY) + NOW.hour * 3_600_000
     assert events and max(int(e["timestamp"]) for e in events) < last_hour
     assert all(c["commitTs"] < f"{TODAY.isoformat()}T{NOW.hour:02d}" for c in commits)
@@ -640,13 +828,21 @@ def test_a_day_of_a_million_events_is_served_page_by_page(make_sim):
     sim = make_sim(now=NOW, users=40, rate_limits=False, events_per_day={DAY: 1_000_000})
     assert sim.ground_truth(DAY)["usage_events"]["rows"] == 1_000_000
     with client(sim) as api:
-        body = api.post("/teams/filtered-usage-events", json={"startDate": ms(DAY), "endDate": end_ms(DAY), "page": 500, "pageSize": 1000}).json()
-        rows = api.post("/teams/daily-usage-data", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}).json()["data"]
+        body = api.post(
+            "/teams/filtered-usage-events",
+            json={"startDate": ms(DAY), "endDate": end_ms(DAY), "page": 500, "pageSize": 1000},
+        ).json()
+        rows = api.post(
+            "/teams/daily-usage-data", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}
+        ).json()["data"]
     assert body["totalUsageEventsCount"] == 1_000_000 and body["pagination"]["numPages"] == 1000
     assert len(body["usageEvents"]) == 1000
     stamps = [int(e["timestamp"]) for e in body["usageEvents"]]
     assert stamps == sorted(stamps, reverse=True)
-    requests = sum(r["composerRequests"] + r["chatRequests"] + r["agentRequests"] + r["cmdkUsages"] + r["bugbotUsages"] for r in rows)
+    requests = sum(
+        r["composerRequests"] + r["chatRequests"] + r["agentRequests"] + r["cmdkUsages"] + r["bugbotUsages"]
+        for r in rows
+    )
     assert requests == 1_000_000
 
 
@@ -654,7 +850,15 @@ def test_run_simulator_cli_blocks_until_stopped():
     ready = []
     thread = threading.Thread(
         target=run_simulator_cli,
-        kwargs={"host": "127.0.0.1", "port": 0, "seed": 3, "users": 5, "days": 10, "on_ready": ready.append, "numeric_ids": True},
+        kwargs={
+            "host": "127.0.0.1",
+            "port": 0,
+            "seed": 3,
+            "users": 5,
+            "days": 10,
+            "on_ready": ready.append,
+            "numeric_ids": True,
+        },
         daemon=True,
     )
     thread.start()
@@ -748,8 +952,17 @@ def test_faults_are_deterministic_given_their_seed(make_sim):
 def test_variant_max_range_days_90(make_sim):
     sim = make_sim(now=NOW, variants=Variants(max_range_days=90))
     with client(sim) as api:
-        assert api.post("/teams/daily-usage-data", json={"startDate": ms(TODAY - timedelta(days=89)), "endDate": end_ms(TODAY)}).status_code == 200
-        r = api.post("/teams/daily-usage-data", json={"startDate": ms(TODAY - timedelta(days=90)), "endDate": end_ms(TODAY)})
+        assert (
+            api.post(
+                "/teams/daily-usage-data",
+                json={"startDate": ms(TODAY - timedelta(days=89)), "endDate": end_ms(TODAY)},
+            ).status_code
+            == 200
+        )
+        r = api.post(
+            "/teams/daily-usage-data",
+            json={"startDate": ms(TODAY - timedelta(days=90)), "endDate": end_ms(TODAY)},
+        )
     assert r.json()["message"] == "Date range cannot exceed 90 days"
 
 
@@ -757,13 +970,19 @@ def test_variant_numeric_ids(make_sim):
     sim = make_sim(now=NOW, rate_limits=False, variants=Variants(numeric_ids=True))
     with client(sim) as api:
         members = api.get("/teams/members").json()["teamMembers"]
-        rows = api.post("/teams/daily-usage-data", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}).json()["data"]
+        rows = api.post(
+            "/teams/daily-usage-data", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}
+        ).json()["data"]
         spend = api.post("/teams/spend", json={}).json()["teamMemberSpend"]
         commits = api.get("/analytics/ai-code/commits", params=code_params(DAY, DAY)).json()["items"]
-        by_numeric = api.get("/analytics/ai-code/commits", params=code_params(DAY, DAY, user=commits[0]["userId"])).json()
+        by_numeric = api.get(
+            "/analytics/ai-code/commits", params=code_params(DAY, DAY, user=commits[0]["userId"])
+        ).json()
     for records, key in ((members, "id"), (rows, "userId"), (spend, "userId"), (commits, "userId")):
         assert all(isinstance(r[key], int) and not isinstance(r[key], bool) for r in records)
-    assert by_numeric["totalCount"] >= 1 and all(c["userId"] == commits[0]["userId"] for c in by_numeric["items"])
+    assert by_numeric["totalCount"] >= 1 and all(
+        c["userId"] == commits[0]["userId"] for c in by_numeric["items"]
+    )
 
 
 def test_variant_members_without_id(make_sim):
@@ -776,7 +995,9 @@ def test_variant_members_without_id(make_sim):
 def test_variant_kind_label_and_legacy_page_size(make_sim):
     sim = make_sim(now=NOW, variants=Variants(kind_label=True, legacy_events_page_size=True))
     with client(sim) as api:
-        body = api.post("/teams/filtered-usage-events", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}).json()
+        body = api.post(
+            "/teams/filtered-usage-events", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}
+        ).json()
     assert body["pagination"]["pageSize"] == 10 and len(body["usageEvents"]) == 10
     assert all("kindLabel" in e and "kind" not in e for e in body["usageEvents"])
 
@@ -784,8 +1005,12 @@ def test_variant_kind_label_and_legacy_page_size(make_sim):
 def test_variant_empty_strings(make_sim):
     sim = make_sim(now=NOW, variants=Variants(empty_strings=True))
     with client(sim) as api:
-        rows = api.post("/teams/daily-usage-data", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}).json()["data"]
-        changes = api.get("/analytics/ai-code/changes", params=code_params(DAY, DAY, pageSize=1000)).json()["items"]
+        rows = api.post(
+            "/teams/daily-usage-data", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}
+        ).json()["data"]
+        changes = api.get("/analytics/ai-code/changes", params=code_params(DAY, DAY, pageSize=1000)).json()[
+            "items"
+        ]
     inactive = next(r for r in rows if not r["isActive"])
     assert inactive["mostUsedModel"] == inactive["clientVersion"] == inactive["applyMostUsedExtension"] == ""
     assert all(c["model"] is not None for c in changes) and any(c["model"] == "" for c in changes)
@@ -795,7 +1020,9 @@ def test_variant_non_midnight_date(make_sim):
     sim = make_sim(now=NOW, variants=Variants(non_midnight_date=True))
     start = ms(DAY - timedelta(days=2)) + 5 * 3_600_000 + 123
     with client(sim) as api:
-        rows = api.post("/teams/daily-usage-data", json={"startDate": start, "endDate": end_ms(DAY)}).json()["data"]
+        rows = api.post("/teams/daily-usage-data", json={"startDate": start, "endDate": end_ms(DAY)}).json()[
+            "data"
+        ]
     assert all("day" not in r for r in rows)
     assert {r["date"] for r in rows} == {start, start + DAY_MS, start + 2 * DAY_MS}
 
@@ -815,19 +1042,38 @@ def test_variant_legacy_spend(make_sim):
     sim = make_sim(now=NOW, variants=Variants(legacy_spend=True))
     with client(sim) as api:
         rows = api.post("/teams/spend", json={}).json()["teamMemberSpend"]
-    assert all(set(r) == {"spendCents", "fastPremiumRequests", "name", "email", "role", "hardLimitOverrideDollars"} for r in rows)
+    assert all(
+        set(r) == {"spendCents", "fastPremiumRequests", "name", "email", "role", "hardLimitOverrideDollars"}
+        for r in rows
+    )
     assert all(isinstance(r["spendCents"], int) for r in rows)
 
 
 def test_variant_no_commit_source_and_csv_alt_order(make_sim):
     sim = make_sim(now=NOW)
     with client(sim) as api:
-        default_header = api.get("/analytics/ai-code/commits.csv", params=code_params(DAY, DAY)).text.splitlines()[0].split(",")
-        default_changes = api.get("/analytics/ai-code/changes.csv", params=code_params(DAY, DAY)).text.splitlines()[0].split(",")
+        default_header = (
+            api.get("/analytics/ai-code/commits.csv", params=code_params(DAY, DAY))
+            .text.splitlines()[0]
+            .split(",")
+        )
+        default_changes = (
+            api.get("/analytics/ai-code/changes.csv", params=code_params(DAY, DAY))
+            .text.splitlines()[0]
+            .split(",")
+        )
         sim.variants = Variants(no_commit_source=True, csv_alt_order=True)
         commits = api.get("/analytics/ai-code/commits", params=code_params(DAY, DAY)).json()["items"]
-        alt_header = api.get("/analytics/ai-code/commits.csv", params=code_params(DAY, DAY)).text.splitlines()[0].split(",")
-        alt_changes = api.get("/analytics/ai-code/changes.csv", params=code_params(DAY, DAY)).text.splitlines()[0].split(",")
+        alt_header = (
+            api.get("/analytics/ai-code/commits.csv", params=code_params(DAY, DAY))
+            .text.splitlines()[0]
+            .split(",")
+        )
+        alt_changes = (
+            api.get("/analytics/ai-code/changes.csv", params=code_params(DAY, DAY))
+            .text.splitlines()[0]
+            .split(",")
+        )
     assert all("commitSource" not in c for c in commits)
     assert set(alt_header) == set(default_header) - {"commit_source"} and alt_header != default_header
     assert set(alt_changes) == set(default_changes) and alt_changes != default_changes
@@ -854,8 +1100,12 @@ def test_variant_schema_drift_extra_and_dropped_fields(make_sim):
         ),
     )
     with client(sim) as api:
-        events = api.post("/teams/filtered-usage-events", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}).json()["usageEvents"]
-        rows = api.post("/teams/daily-usage-data", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}).json()["data"]
+        events = api.post(
+            "/teams/filtered-usage-events", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}
+        ).json()["usageEvents"]
+        rows = api.post(
+            "/teams/daily-usage-data", json={"startDate": ms(DAY), "endDate": end_ms(DAY)}
+        ).json()["data"]
         header = api.get("/analytics/ai-code/commits.csv", params=code_params(DAY, DAY)).text.splitlines()[0]
     assert all(e["billingRegion"] == "eu" for e in events)
     assert all("clientVersion" not in r and "bugbotUsages" not in r for r in rows)
@@ -865,7 +1115,9 @@ def test_variant_schema_drift_extra_and_dropped_fields(make_sim):
 def test_variant_legacy_rate_limits(make_sim):
     sim = make_sim(variants=Variants(legacy_rate_limits=True), minute_seconds=3600)
     with client(sim) as api:
-        statuses = [api.get("/analytics/ai-code/commits", params={"page": p}).status_code for p in range(1, 7)]
+        statuses = [
+            api.get("/analytics/ai-code/commits", params={"page": p}).status_code for p in range(1, 7)
+        ]
     assert statuses == [200] * 5 + [429]
 
 

@@ -32,11 +32,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from cursor_analytics.ui import charts
-
-from cursor_analytics.ui import columns
-from cursor_analytics.defs.metrics import assets as metrics
 from cursor_analytics.definitions import defs, with_code_references
+from cursor_analytics.defs.metrics import assets as metrics
+from cursor_analytics.ui import charts, columns
 from cursor_analytics_tests.support import query
 
 REPO = Path(__file__).resolve().parents[1]
@@ -158,9 +156,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_code_locations(
-    url: str, server: subprocess.Popen, log: Path, timeout: float = 90.0
-) -> None:
+def _wait_for_code_locations(url: str, server: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
     """Until every code location of the workspace has loaded; fail with the error otherwise."""
     deadline = time.monotonic() + timeout
     entries: list = []
@@ -206,14 +202,29 @@ def demo_ui(tmp_path_factory) -> Iterator[DemoUI]:
     env = _clean_env(DAGSTER_HOME=str(home), CURSOR_ANALYTICS_DB=str(db))
     demo = subprocess.Popen(
         [sys.executable, "-m", "cursor_analytics.cli", "demo", "--days", DEMO_DAYS, "--users", "8"],
-        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     log = root / "dagster-dev.log"
     with open(log, "w") as out:
         server = subprocess.Popen(
-            [str(Path(sys.executable).with_name("dagster")), "dev",
-             "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                str(Path(sys.executable).with_name("dagster")),
+                "dev",
+                "-w",
+                str(REPO / "workspace.yaml"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, stopped as a whole by _stop
         )
     try:
@@ -332,9 +343,7 @@ def test_both_code_locations_load_in_the_deployment_page(page, screenshots):
     expect(shown(page, "Loaded", exact=False)).to_be_visible()
 
 
-def test_the_asset_graph_shows_lineage_from_raw_data_to_metrics_to_the_downstream_report(
-    page, screenshots
-):
+def test_the_asset_graph_shows_lineage_from_raw_data_to_metrics_to_the_downstream_report(page, screenshots):
     from playwright.sync_api import expect
 
     page.goto("/asset-groups")
@@ -369,9 +378,7 @@ def test_the_catalog_lists_every_asset_of_both_code_locations(page, screenshots)
     page.screenshot(path=screenshots / "asset-catalog.png")
 
 
-def test_a_metric_page_shows_its_formula_owners_columns_headline_numbers_and_chart(
-    page, screenshots
-):
+def test_a_metric_page_shows_its_formula_owners_columns_headline_numbers_and_chart(page, screenshots):
     from playwright.sync_api import expect
 
     page.goto("/assets/analytics/team_daily_metrics")

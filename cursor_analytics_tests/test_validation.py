@@ -16,9 +16,9 @@ import pydantic
 import pytest
 from click.testing import CliRunner
 
-from cursor_analytics.defs import partitions
 from cursor_analytics.cli import main
 from cursor_analytics.definitions import defs
+from cursor_analytics.defs import partitions
 from cursor_analytics.defs.resources import CursorApiResource, WarehouseResource
 from cursor_analytics.simulator import Simulator
 from cursor_analytics_tests.support import range_tags
@@ -129,10 +129,14 @@ BAD_PATHS = [
     # how to make the path, what the error must say
     (lambda tmp: str(tmp), "is a folder, not a DuckDB file"),
     (lambda tmp: str(_file(tmp / "notes.txt", b"hello") / "cursor.duckdb"), "is a file, not a folder"),
-    (lambda tmp: str(_file(tmp / "usage.csv", b"day,users\n2025-01-01,3\n")), "exists but is not a DuckDB file"),
+    (
+        lambda tmp: str(_file(tmp / "usage.csv", b"day,users\n2025-01-01,3\n")),
+        "exists but is not a DuckDB file",
+    ),
     (lambda tmp: "/proc/cursor-analytics/cursor.duckdb", "is not writable"),  # even for root
     pytest.param(
-        unwritable_folder, "is not writable",
+        unwritable_folder,
+        "is not writable",
         marks=pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere"),
     ),
 ]
@@ -209,8 +213,11 @@ def test_a_bad_start_date_stops_the_command_with_one_line_before_anything_is_wri
         (["demo", "--db", "notes.txt/cursor.duckdb"], "--db", "is a file, not a folder"),
         (["simulate", "--port", "70000"], "--port", "70000 is not in the range 0<=x<=65535"),
         (["simulate", "--minute-seconds", "0"], "--minute-seconds", "0.0 is not in the range x>=0.01"),
-        (["check-connection", "--base-url", "api.cursor.com"], "--base-url",
-         "must be an http:// or https:// URL with a host"),
+        (
+            ["check-connection", "--base-url", "api.cursor.com"],
+            "--base-url",
+            "must be an http:// or https:// URL with a host",
+        ),
     ],
 )
 def test_a_bad_cli_argument_gets_one_error_naming_the_option_before_anything_runs(

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import threading
-from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
+from datetime import UTC, date, datetime, timedelta
 
 import click
 
+from cursor_analytics.cli.dagster_home import prepare_dagster_home
+
 try:  # loading the commands reads settings such as CURSOR_ANALYTICS_START_DATE
     from cursor_analytics.cli.governance import blocklists_cli, spend_limits_cli
+    from cursor_analytics.defs.partitions import daily_partitions
 except ValueError as exc:
     if not getattr(exc, "setting", None):  # partitions.SettingError: one line, no traceback
         raise
@@ -31,14 +32,30 @@ main.add_command(blocklists_cli)
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535), help="Port (0 = any free port).")
+@click.option(
+    "--port", default=8787, show_default=True, type=click.IntRange(0, 65535), help="Port (0 = any free port)."
+)
 @click.option("--seed", default=7, show_default=True, type=int, help="Seed of the simulated team.")
 @click.option("--users", default=40, show_default=True, type=click.IntRange(1, 100_000), help="Team size.")
 @click.option("--days", default=120, show_default=True, type=click.IntRange(1, 3650), help="Days of history.")
-@click.option("--minute-seconds", default=60.0, show_default=True, type=click.FloatRange(0.01), help="Length of a rate-limit minute (scale the clock for demos and benchmarks).")
+@click.option(
+    "--minute-seconds",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="Length of a rate-limit minute (scale the clock for demos and benchmarks).",
+)
 @click.option("--no-rate-limits", is_flag=True, help="Serve without rate limits.")
-@click.option("--legacy", is_flag=True, help="Serve the older documented variants (90-day range, numeric ids, kindLabel, ...).")
-@click.option("--not-enterprise", is_flag=True, help="Refuse the Enterprise-only endpoints (AI code, analytics, audit logs).")
+@click.option(
+    "--legacy",
+    is_flag=True,
+    help="Serve the older documented variants (90-day range, numeric ids, kindLabel, ...).",
+)
+@click.option(
+    "--not-enterprise",
+    is_flag=True,
+    help="Refuse the Enterprise-only endpoints (AI code, analytics, audit logs).",
+)
 def simulate(host, port, seed, users, days, minute_seconds, no_rate_limits, legacy, not_enterprise) -> None:
     """Serve a simulated Cursor API with a seeded team until interrupted."""
     from cursor_analytics.simulator import Simulator, Variants
@@ -85,7 +102,14 @@ def _writable_db(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 @main.command("check-connection")
-@click.option("--base-url", envvar="CURSOR_API_BASE_URL", default=DEFAULT_BASE_URL, show_default=True, callback=_valid_base_url, help="API base URL (env CURSOR_API_BASE_URL).")
+@click.option(
+    "--base-url",
+    envvar="CURSOR_API_BASE_URL",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    callback=_valid_base_url,
+    help="API base URL (env CURSOR_API_BASE_URL).",
+)
 def check_connection(base_url: str) -> None:
     """Check that CURSOR_API_KEY reaches your team's data: ok, invalid_credentials or no_resources."""
     from cursor_analytics.cursor_api import CursorClient, InvalidCredentialsError
@@ -103,34 +127,43 @@ def check_connection(base_url: str) -> None:
     sys.exit(0 if result.status == "ok" else 1)
 
 
-def _prepare_dagster_home() -> Path:
-    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists() and Path("dagster.yaml").exists():
-        shutil.copy("dagster.yaml", home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
-
-
 @main.command()
-@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 365), help="UTC days to load, ending today.")
-@click.option("--users", default=40, show_default=True, type=click.IntRange(1, 10_000), help="Size of the simulated team.")
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 365),
+    help="UTC days to load, ending today.",
+)
+@click.option(
+    "--users",
+    default=40,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Size of the simulated team.",
+)
 @click.option("--seed", default=7, show_default=True, type=int, help="Seed of the simulated team.")
-@click.option("--db", envvar="CURSOR_ANALYTICS_DB", default=DEFAULT_DB_PATH, show_default=True, callback=_writable_db, help="DuckDB file (env CURSOR_ANALYTICS_DB).")
+@click.option(
+    "--db",
+    envvar="CURSOR_ANALYTICS_DB",
+    default=DEFAULT_DB_PATH,
+    show_default=True,
+    callback=_writable_db,
+    help="DuckDB file (env CURSOR_ANALYTICS_DB).",
+)
 def demo(days: int, users: int, seed: int, db: str) -> None:
     """Start the simulator, materialize every asset for the last DAYS days through Dagster into
     DuckDB and the local Dagster instance, and print a summary."""
-    from cursor_analytics.defs.partitions import daily_partitions
 
-    if daily_partitions.start.date() > datetime.now(timezone.utc).date() - timedelta(days=days - 1):
+    if daily_partitions.start.date() > datetime.now(UTC).date() - timedelta(days=days - 1):
         raise click.UsageError(
             f"CURSOR_ANALYTICS_START_DATE={daily_partitions.start.date()} is after the first day "
             "the demo loads: unset it, or lower --days."
         )
     from cursor_analytics.simulator import Simulator
 
-    home = _prepare_dagster_home()
-    today = datetime.now(timezone.utc).date()
+    home = prepare_dagster_home()
+    today = datetime.now(UTC).date()
     start = today - timedelta(days=days - 1)
     with Simulator(seed=seed, users=users, days=max(days, 60), minute_seconds=1.0) as sim:
         os.environ.update(
@@ -170,7 +203,9 @@ def run_demo_jobs(start: date, end: date, rate_limit_window_seconds: float = 1.0
     snapshot = defs.resolve_job_def("cursor_snapshot_job").execute_in_process(
         run_config=run_config, instance=instance, raise_on_error=True
     )
-    click.echo(f"Runs {daily.run_id[:8]} (daily, {start}..{end}) and {snapshot.run_id[:8]} (snapshots) succeeded.")
+    click.echo(
+        f"Runs {daily.run_id[:8]} (daily, {start}..{end}) and {snapshot.run_id[:8]} (snapshots) succeeded."
+    )
 
 
 def summary(db: str, start: date, end: date) -> str:

@@ -14,11 +14,12 @@ from typing import Any, TypeVar
 
 import click
 
+from cursor_analytics.cli.dagster_home import prepare_dagster_home
 from cursor_analytics.cursor_api import CursorApiError
+from cursor_analytics.defs.resources import DEFAULT_BASE_URL, DEFAULT_DB_PATH
 from cursor_analytics.governance import blocklists, spend_limits
 from cursor_analytics.governance.audit import ACTOR_ENV, WriteFailed
 from cursor_analytics.governance.files import GovernanceFileError
-from cursor_analytics.defs.resources import DEFAULT_BASE_URL, DEFAULT_DB_PATH
 
 T = TypeVar("T")
 DRY_RUN = "Dry run: nothing was changed. Re-run with --yes to apply."
@@ -45,11 +46,10 @@ def _run_job(job: str, op: str, config: dict[str, Any], db: str, base_url: str) 
     """Run a governance job in-process against the local Dagster instance; its op's output."""
     import dagster as dg
 
-    from cursor_analytics.cli import _prepare_dagster_home
     from cursor_analytics.definitions import defs
 
     _api_key()
-    _prepare_dagster_home()
+    prepare_dagster_home()
     run_config = {
         "ops": {op: {"config": config}},
         "resources": {
@@ -70,18 +70,27 @@ def _run_job(job: str, op: str, config: dict[str, Any], db: str, base_url: str) 
 
 file_help = "Governance file (YAML)."
 db_option = click.option(
-    "--db", envvar="CURSOR_ANALYTICS_DB", default=DEFAULT_DB_PATH, show_default=True,
+    "--db",
+    envvar="CURSOR_ANALYTICS_DB",
+    default=DEFAULT_DB_PATH,
+    show_default=True,
     help="DuckDB file (env CURSOR_ANALYTICS_DB).",
 )
 base_url_option = click.option(
-    "--base-url", envvar="CURSOR_API_BASE_URL", default=DEFAULT_BASE_URL, show_default=True,
+    "--base-url",
+    envvar="CURSOR_API_BASE_URL",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
     help="API base URL (env CURSOR_API_BASE_URL).",
 )
 yes_option = click.option(
     "--yes", is_flag=True, help="Really apply. Without it, apply only prints the plan (a dry run)."
 )
 actor_option = click.option(
-    "--actor", envvar=ACTOR_ENV, default="", help=f"Who applies, for the audit log (env {ACTOR_ENV}; default: the OS user)."
+    "--actor",
+    envvar=ACTOR_ENV,
+    default="",
+    help=f"Who applies, for the audit log (env {ACTOR_ENV}; default: the OS user).",
 )
 
 
@@ -94,8 +103,12 @@ def spend_limits_cli() -> None:
 
 
 spend_file_option = click.option(
-    "--file", "path", default=spend_limits.DEFAULT_PATH, show_default=True,
-    type=click.Path(dir_okay=False), help=file_help,
+    "--file",
+    "path",
+    default=spend_limits.DEFAULT_PATH,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help=file_help,
 )
 
 
@@ -116,7 +129,8 @@ def _spend_plan(path: str, db: str) -> spend_limits.SpendLimitPlan:
 @spend_file_option
 @db_option
 @click.option(
-    "--refresh", is_flag=True,
+    "--refresh",
+    is_flag=True,
     help="First take fresh members and spend snapshots (needs CURSOR_API_KEY; runs "
     "spend_limits_job without applying).",
 )
@@ -127,7 +141,9 @@ def spend_limits_plan(path: str, db: str, refresh: bool, base_url: str) -> None:
     or request needed (unless --refresh)."""
     if refresh:
         _guard(spend_limits.load_spend_limits, path)  # the file's own errors: before any request
-        output = _run_job("spend_limits_job", "governance_spend_limits", {"path": path, "refresh": True}, db, base_url)
+        output = _run_job(
+            "spend_limits_job", "governance_spend_limits", {"path": path, "refresh": True}, db, base_url
+        )
         click.echo(output["plan"].to_markdown())
         return
     click.echo(_spend_plan(path, db).to_markdown())
@@ -150,9 +166,15 @@ def spend_limits_apply(path: str, db: str, base_url: str, yes: bool, actor: str)
         click.echo(f"\n{DRY_RUN}")
         return
     output = _run_job(
-        "spend_limits_job", "governance_spend_limits", {"path": path, "apply": True, "actor": actor}, db, base_url
+        "spend_limits_job",
+        "governance_spend_limits",
+        {"path": path, "apply": True, "actor": actor},
+        db,
+        base_url,
     )
-    click.echo(f"Set {len(output['applied'])} spend limit(s): " + (", ".join(output["applied"]) or "none needed."))
+    click.echo(
+        f"Set {len(output['applied'])} spend limit(s): " + (", ".join(output["applied"]) or "none needed.")
+    )
 
 
 # ------------------------------------------------------------------ repo blocklists
@@ -164,8 +186,12 @@ def blocklists_cli() -> None:
 
 
 blocklists_file_option = click.option(
-    "--file", "path", default=blocklists.DEFAULT_PATH, show_default=True,
-    type=click.Path(dir_okay=False), help=file_help,
+    "--file",
+    "path",
+    default=blocklists.DEFAULT_PATH,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help=file_help,
 )
 prune_option = click.option(
     "--prune", is_flag=True, help="Also delete blocklisted repositories that are not in the file."
@@ -211,7 +237,13 @@ def blocklists_apply(path: str, db: str, base_url: str, prune: bool, yes: bool, 
         click.echo(f"\n{DRY_RUN}")
         return
     output = _run_job(
-        "repo_blocklists_job", "governance_repo_blocklists",
-        {"path": path, "apply": True, "prune": prune, "actor": actor}, db, base_url,
+        "repo_blocklists_job",
+        "governance_repo_blocklists",
+        {"path": path, "apply": True, "prune": prune, "actor": actor},
+        db,
+        base_url,
     )
-    click.echo(f"Wrote {len(output['applied'])} repository blocklist(s): " + (", ".join(output["applied"]) or "none needed."))
+    click.echo(
+        f"Wrote {len(output['applied'])} repository blocklist(s): "
+        + (", ".join(output["applied"]) or "none needed.")
+    )

@@ -8,17 +8,8 @@
 See docs/interfaces.md for the full surface and shared/cursor-api.md for the API contract.
 """
 
-from .client import (
-    DEFAULT_BASE_URL,
-    DEFAULT_RATE_LIMITS,
-    KEY_PREFIXES,
-    LEGACY_RATE_LIMITS,
-    ConnectionCheck,
-    CursorClient,
-    Page,
-    RequestStats,
-    split_days,
-)
+from .client import DEFAULT_RATE_LIMITS, LEGACY_RATE_LIMITS, ConnectionCheck, CursorClient
+from .dates import day_end_ms, day_start_ms, split_days
 from .errors import (
     BadRequestError,
     CursorApiError,
@@ -33,6 +24,7 @@ from .errors import (
 from .etag import EtagCache
 from .pacing import SlidingWindowLimiter
 from .records import FIELDS, normalise
+from .transport import DEFAULT_BASE_URL, KEY_PREFIXES, Page, RequestStats
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -55,6 +47,8 @@ __all__ = [
     "ServerError",
     "SlidingWindowLimiter",
     "UnexpectedResponseError",
+    "day_end_ms",
+    "day_start_ms",
     "normalise",
     "split_days",
 ]

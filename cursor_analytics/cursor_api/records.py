@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from .errors import UnexpectedResponseError
@@ -238,7 +238,7 @@ def to_bool(value: Any) -> bool | None:
 
 
 def epoch_ms_to_datetime(ms: int | float) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def to_datetime(value: Any) -> datetime | None:
@@ -261,8 +261,8 @@ def to_datetime(value: Any) -> datetime | None:
     else:
         raise ValueError(f"expected a timestamp, got {type(value).__name__}")
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def to_date(value: Any) -> date | None:
@@ -489,9 +489,7 @@ def _files(metadata: Any, endpoint: str) -> list[dict[str, Any]] | None:
             files.append(
                 {
                     "file_name": to_str(_first(item, ("fileName", "file_name"))[1]),
-                    "file_extension": to_extension(
-                        _first(item, ("fileExtension", "file_extension"))[1]
-                    ),
+                    "file_extension": to_extension(_first(item, ("fileExtension", "file_extension"))[1]),
                     "lines_added": to_int(_first(item, ("linesAdded", "lines_added"))[1]),
                     "lines_deleted": to_int(_first(item, ("linesDeleted", "lines_deleted"))[1]),
                 }

@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import tenacity
@@ -44,8 +44,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if when is None:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    now = now or datetime.now(timezone.utc)
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
     return max(0.0, (when - now).total_seconds())
 
 
@@ -73,9 +73,7 @@ class RetryPolicy:
         if not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValueError(f"max_attempts must be a whole number >= 1, got {max_attempts!r}")
         if backoff_base_seconds < 0:
-            raise ValueError(
-                f"backoff_base_seconds must not be negative, got {backoff_base_seconds!r}"
-            )
+            raise ValueError(f"backoff_base_seconds must not be negative, got {backoff_base_seconds!r}")
         self.max_attempts = max_attempts
         self.backoff_base_seconds = float(backoff_base_seconds)
         self._sleep = sleep

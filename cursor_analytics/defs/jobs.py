@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from cursor_analytics.defs.metrics import budget as budget
-
-from cursor_analytics.defs.metrics import assets as metrics
-
 from cursor_analytics.defs.ingestion import assets as raw
+from cursor_analytics.defs.metrics import assets as metrics
+from cursor_analytics.defs.metrics import budget as budget
 from cursor_analytics.defs.partitions import daily_partitions
 
-daily_assets = dg.AssetSelection.assets(
-    *raw.partitioned_raw_assets, *metrics.partitioned_metric_assets
-)
+daily_assets = dg.AssetSelection.assets(*raw.partitioned_raw_assets, *metrics.partitioned_metric_assets)
 snapshot_assets = dg.AssetSelection.assets(
     *raw.snapshot_raw_assets, *metrics.snapshot_metric_assets, *budget.assets
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -39,27 +39,25 @@ def start_date() -> str:
         raise SettingError(
             START_DATE_ENV,
             f"{START_DATE_ENV}={value!r} is not a date: set it to the first UTC day to load, "
-            f"as YYYY-MM-DD (for example {DEFAULT_START_DATE})."
+            f"as YYYY-MM-DD (for example {DEFAULT_START_DATE}).",
         )
-    if parsed > datetime.now(timezone.utc).date():
+    if parsed > datetime.now(UTC).date():
         raise SettingError(
             START_DATE_ENV,
-            f"{START_DATE_ENV}={value!r} is in the future: set it to a past UTC day, as YYYY-MM-DD."
+            f"{START_DATE_ENV}={value!r} is in the future: set it to a past UTC day, as YYYY-MM-DD.",
         )
     if parsed < EARLIEST_START_DATE:
         raise SettingError(
             START_DATE_ENV,
             f"{START_DATE_ENV}={value!r} is before {EARLIEST_START_DATE}: Cursor's team APIs hold "
             "no data that old (and every day would become a partition); set a later UTC day, as "
-            "YYYY-MM-DD."
+            "YYYY-MM-DD.",
         )
     return parsed.isoformat()
 
 
 # end_offset=1 adds today: a provisional partition whose numbers are still arriving.
-daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=start_date(), timezone="UTC", end_offset=1
-)
+daily_partitions = dg.DailyPartitionsDefinition(start_date=start_date(), timezone="UTC", end_offset=1)
 
 # One run for a whole backfill: the client splits the range into the fewest API requests the
 # range limit allows (365 days of daily usage = 13 calls), instead of one run (and call) per day.

@@ -15,11 +15,8 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from cursor_analytics.cursor_api import DEFAULT_RATE_LIMITS, CursorClient
-from cursor_analytics.warehouse import LOCK_TIMEOUT_SECONDS, check_database_path, connect
-
-DEFAULT_BASE_URL = "https://api.cursor.com"
-DEFAULT_DB_PATH = "data/cursor.duckdb"
+from cursor_analytics.cursor_api import DEFAULT_BASE_URL, DEFAULT_RATE_LIMITS, CursorClient
+from cursor_analytics.warehouse import DEFAULT_DB_PATH, LOCK_TIMEOUT_SECONDS, check_database_path, connect
 
 
 class CursorApiResource(dg.ConfigurableResource):
@@ -166,7 +163,12 @@ def _seconds(value: Any, field: str, *, positive: bool) -> Any:
         number = float(value)
     except (TypeError, ValueError):
         number = None
-    if isinstance(value, bool) or number is None or number != number or (number <= 0 if positive else number < 0):
+    if (
+        isinstance(value, bool)
+        or number is None
+        or number != number
+        or (number <= 0 if positive else number < 0)
+    ):
         bound = "greater than 0" if positive else "0 or more"
         raise ValueError(f"{field} must be a number of seconds {bound}; got {value!r}")
     return value
@@ -240,3 +242,9 @@ def run_config_from_env(database: str | None = None, **cursor_api: Any) -> dict[
     if database is not None:
         resources["duckdb"] = {"config": {"database": database}}
     return {"resources": resources, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    """The resources, bound once for every asset, check, sensor and job of the code location."""
+    return dg.Definitions(resources=build_resources())

@@ -13,7 +13,7 @@ import getpass
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -88,7 +88,7 @@ class AuditLog:
         message: str,
     ) -> None:
         row = {
-            "recorded_at": datetime.now(timezone.utc),
+            "recorded_at": datetime.now(UTC),
             "actor": self.actor,
             "action": action,
             "target": target,

@@ -68,7 +68,9 @@ def pattern_problem(pattern: str) -> str | None:
         if segment == "":
             return f"{pattern!r} has an empty folder name ('//'): remove the extra '/'"
         if segment in (".", ".."):
-            return f"{pattern!r} contains {segment!r}: write the path from the repository root without . or .."
+            return (
+                f"{pattern!r} contains {segment!r}: write the path from the repository root without . or .."
+            )
         if segment == "**":
             if i > 0 and segments[i - 1] == "**":
                 return f"{pattern!r} repeats '**/**': one '**' already matches any depth"
@@ -147,7 +149,8 @@ def load_repo_blocklists(path: str | Path = DEFAULT_PATH) -> RepoBlocklistsFile:
                 same = _same_repo_key(url)
                 if same in seen:
                     reader.problem(
-                        url_node.line, url_node.field,
+                        url_node.line,
+                        url_node.field,
                         f"is the same repository as line {seen[same]}: keep one entry",
                     )
                     continue
@@ -169,7 +172,7 @@ def _patterns(reader: Reader, node: Node) -> tuple[str, ...] | None:
         reader.problem(
             node.line,
             node.field,
-            "has no patterns: list at least one (\"*\" blocks the whole repository), "
+            'has no patterns: list at least one ("*" blocks the whole repository), '
             "or remove the repository and apply with --prune",
         )
         return None
@@ -182,7 +185,9 @@ def _patterns(reader: Reader, node: Node) -> tuple[str, ...] | None:
             ok_all = False
             continue
         if not isinstance(value, str):
-            reader.problem(item.line, item.field, f"must be a glob pattern in quotes, got {item.yaml_node.value!r}")
+            reader.problem(
+                item.line, item.field, f"must be a glob pattern in quotes, got {item.yaml_node.value!r}"
+            )
             ok_all = False
             continue
         problem = pattern_problem(value)
@@ -191,7 +196,9 @@ def _patterns(reader: Reader, node: Node) -> tuple[str, ...] | None:
             ok_all = False
             continue
         if value in first:
-            reader.problem(item.line, item.field, f"{value!r} is listed twice (also on line {first[value]}): keep one")
+            reader.problem(
+                item.line, item.field, f"{value!r} is listed twice (also on line {first[value]}): keep one"
+            )
             ok_all = False
             continue
         first[value] = item.line
@@ -256,7 +263,11 @@ class BlocklistPlan:
             )
             for c in self.changes
         ]
-        return head + "\n\n" + markdown_table(["action", "repository", "patterns now", "patterns in file", "line"], rows)
+        return (
+            head
+            + "\n\n"
+            + markdown_table(["action", "repository", "patterns now", "patterns in file", "line"], rows)
+        )
 
 
 def plan_blocklists(file: RepoBlocklistsFile, current: list[dict[str, Any]], prune: bool) -> BlocklistPlan:
@@ -276,7 +287,9 @@ def plan_blocklists(file: RepoBlocklistsFile, current: list[dict[str, Any]], pru
             adds.append(BlocklistChange("add", url, None, None, entry.patterns, entry.line))
         elif set(have["patterns"] or ()) != set(entry.patterns):
             changes.append(
-                BlocklistChange("change", url, have["repo_id"], tuple(have["patterns"] or ()), entry.patterns, entry.line)
+                BlocklistChange(
+                    "change", url, have["repo_id"], tuple(have["patterns"] or ()), entry.patterns, entry.line
+                )
             )
     for repo in [*(r for u, r in by_url.items() if u not in file.repos), *extras]:
         removals.append(
@@ -305,21 +318,37 @@ def apply_blocklists(
             client.upsert_repo_blocklists([{"url": c.url, "patterns": list(c.after)} for c in upserts])
         except (CursorApiError, ValueError) as exc:
             for c in upserts:
-                audit.record("upsert_repo_blocklist", c.url, _state(c.repo_id, c.before),
-                             _state(c.repo_id, c.after), "error", str(exc))
+                audit.record(
+                    "upsert_repo_blocklist",
+                    c.url,
+                    _state(c.repo_id, c.before),
+                    _state(c.repo_id, c.after),
+                    "error",
+                    str(exc),
+                )
             raise WriteFailed(f"{len(upserts)} repositories (one upsert)", exc, list(applied)) from exc
         for c in upserts:
-            audit.record("upsert_repo_blocklist", c.url, _state(c.repo_id, c.before),
-                         _state(c.repo_id, c.after), "success", f"{c.action}: patterns set")
+            audit.record(
+                "upsert_repo_blocklist",
+                c.url,
+                _state(c.repo_id, c.before),
+                _state(c.repo_id, c.after),
+                "success",
+                f"{c.action}: patterns set",
+            )
             applied.append(c.url)
     if plan.prune:
         for c in plan.removals:
             try:
                 client.delete_repo_blocklist(c.repo_id)
             except (CursorApiError, ValueError) as exc:
-                audit.record("delete_repo_blocklist", c.url, _state(c.repo_id, c.before), None, "error", str(exc))
+                audit.record(
+                    "delete_repo_blocklist", c.url, _state(c.repo_id, c.before), None, "error", str(exc)
+                )
                 raise WriteFailed(c.url, exc, list(applied)) from exc
-            audit.record("delete_repo_blocklist", c.url, _state(c.repo_id, c.before), None, "success", "deleted")
+            audit.record(
+                "delete_repo_blocklist", c.url, _state(c.repo_id, c.before), None, "success", "deleted"
+            )
             applied.append(c.url)
     return applied
 

@@ -161,9 +161,7 @@ class Reader:
             self.problem(node.line, node.field, f"must be a single value, got {_kind(node.yaml_node)}")
             return False, None
         if node.yaml_node.tag not in _SCALAR_TAGS:
-            self.problem(
-                node.line, node.field, f"uses the YAML tag {node.yaml_node.tag!r}: remove the tag"
-            )
+            self.problem(node.line, node.field, f"uses the YAML tag {node.yaml_node.tag!r}: remove the tag")
             return False, None
         return True, self._scalar(node.yaml_node)
 
@@ -180,7 +178,9 @@ class Reader:
         if value is None:
             return True, None
         if isinstance(value, bool):
-            self.problem(node.line, node.field, f"must be whole dollars or null, got {node.yaml_node.value!r}")
+            self.problem(
+                node.line, node.field, f"must be whole dollars or null, got {node.yaml_node.value!r}"
+            )
             return False, None
         if isinstance(value, float):
             if value != value or value in (float("inf"), float("-inf")):
@@ -219,7 +219,7 @@ def _syntax_problem(exc: yaml.MarkedYAMLError) -> tuple[int, str, str]:
         return (
             line,
             "(syntax)",
-            "a value starting with * is read by YAML as an alias: quote it, e.g. - \"*.env\"",
+            'a value starting with * is read by YAML as an alias: quote it, e.g. - "*.env"',
         )
     detail = exc.problem or str(exc)
     if exc.context:

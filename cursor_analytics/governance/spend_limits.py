@@ -29,14 +29,11 @@ from typing import Any
 
 import duckdb
 
-from cursor_analytics.defs.metrics import assets as metrics
-
-from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.cursor_api import CursorApiError, CursorClient
 from cursor_analytics.governance.audit import AuditLog, WriteFailed
 from cursor_analytics.governance.files import GovernanceFileError, Problem, Reader, Source
 from cursor_analytics.ui.metadata import markdown_table
-from cursor_analytics.warehouse import ensure_table, table_exists
+from cursor_analytics.warehouse import ensure_table, metrics, table_exists, tables
 
 DEFAULT_PATH = "governance/spend_limits.yaml"
 ROLES = ("owner", "free-owner", "member")
@@ -186,20 +183,20 @@ def read_team_spend(conn: duckdb.DuckDBPyConnection) -> TeamSpend | None:
     """The latest spend snapshot (raw.spend_snapshots) with each member's projection from
     analytics.spend_per_user's formula, minus members the latest raw.team_members snapshot shows
     as removed. None when there is no spend snapshot yet."""
-    if not table_exists(conn, raw.SPEND_SNAPSHOTS.fqn):
+    if not table_exists(conn, tables.SPEND_SNAPSHOTS.fqn):
         return None
     rows = conn.execute(
         f"""
         SELECT lower(email), name, role, spend_cents, raw, snapshot_at, subscription_cycle_start
-        FROM {raw.SPEND_SNAPSHOTS.fqn}
-        WHERE snapshot_at = (SELECT max(snapshot_at) FROM {raw.SPEND_SNAPSHOTS.fqn})
+        FROM {tables.SPEND_SNAPSHOTS.fqn}
+        WHERE snapshot_at = (SELECT max(snapshot_at) FROM {tables.SPEND_SNAPSHOTS.fqn})
           AND email IS NOT NULL
         ORDER BY 1
         """
     ).fetchall()
     if not rows:
         return None
-    for table in (raw.USAGE_EVENTS, raw.DAILY_USAGE):  # joined by the projection's SQL
+    for table in (tables.USAGE_EVENTS, tables.DAILY_USAGE):  # joined by the projection's SQL
         ensure_table(conn, table)
     projected = dict(
         conn.execute(
@@ -207,13 +204,13 @@ def read_team_spend(conn: duckdb.DuckDBPyConnection) -> TeamSpend | None:
         ).fetchall()
     )
     removed: set[str] = set()
-    if table_exists(conn, raw.TEAM_MEMBERS.fqn):
+    if table_exists(conn, tables.TEAM_MEMBERS.fqn):
         removed = {
             r[0]
             for r in conn.execute(
                 f"""
-                SELECT lower(email) FROM {raw.TEAM_MEMBERS.fqn}
-                WHERE snapshot_at = (SELECT max(snapshot_at) FROM {raw.TEAM_MEMBERS.fqn})
+                SELECT lower(email) FROM {tables.TEAM_MEMBERS.fqn}
+                WHERE snapshot_at = (SELECT max(snapshot_at) FROM {tables.TEAM_MEMBERS.fqn})
                   AND is_removed AND email IS NOT NULL
                 """
             ).fetchall()
@@ -227,9 +224,7 @@ def read_team_spend(conn: duckdb.DuckDBPyConnection) -> TeamSpend | None:
         limit = record.get("monthlyLimitDollars") if known else None
         if isinstance(limit, float) and limit.is_integer():
             limit = int(limit)
-        members[email] = MemberSpend(
-            email, name, role, limit, known, spend_cents, projected.get(email)
-        )
+        members[email] = MemberSpend(email, name, role, limit, known, spend_cents, projected.get(email))
     return TeamSpend(rows[0][5], rows[0][6], members, frozenset(removed))
 
 
@@ -308,8 +303,15 @@ class SpendLimitPlan:
             for c in self.changes
         ]
         table = markdown_table(
-            ["member", "role", "limit now", "limit in file", "set by", "spend this cycle",
-             "projected at cycle end"],
+            [
+                "member",
+                "role",
+                "limit now",
+                "limit in file",
+                "set by",
+                "spend this cycle",
+                "projected at cycle end",
+            ],
             rows,
         )
         return f"{head}\n\n{table}"
@@ -325,8 +327,15 @@ def plan_spend_limits(file: SpendLimitsFile, team: TeamSpend) -> SpendLimitPlan:
             continue
         changes.append(
             SpendLimitChange(
-                email, m.name, m.role, m.limit, m.limit_known, want.dollars, want,
-                m.spend_cents, m.projected_cents,
+                email,
+                m.name,
+                m.role,
+                m.limit,
+                m.limit_known,
+                want.dollars,
+                want,
+                m.spend_cents,
+                m.projected_cents,
             )
         )
     return SpendLimitPlan(file.source, team.snapshot_at, team.cycle_start, len(team.members), tuple(changes))

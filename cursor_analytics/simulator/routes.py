@@ -12,9 +12,10 @@ import io
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from .team import DAY_MS, MODELS, Member, _snake, day_start_ms, ms_to_day
 
@@ -158,7 +159,7 @@ def parse_when(value: str | None, now_ms: int, *, end: bool, default_ms: int, na
     except ValueError:
         raise bad_request(f"Invalid {name}: {value}") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(round(dt.timestamp() * 1000))
 
 
@@ -176,11 +177,11 @@ def _days(first: date, last: date) -> list[date]:
 # --------------------------------------------------------------------------------------------
 
 
-def members(sim: "Simulator", req: Request) -> Response:
+def members(sim: Simulator, req: Request) -> Response:
     return json_response({"teamMembers": sim.team.members()})
 
 
-def daily_usage(sim: "Simulator", req: Request) -> Response:
+def daily_usage(sim: Simulator, req: Request) -> Response:
     body = req.json_object()
     team, v = sim.team, sim.team.variants
     if body.get("startDate") is None or body.get("endDate") is None:
@@ -234,7 +235,7 @@ def daily_usage(sim: "Simulator", req: Request) -> Response:
 SPEND_SORTS = ("amount", "date", "user")
 
 
-def spend(sim: "Simulator", req: Request) -> Response:
+def spend(sim: Simulator, req: Request) -> Response:
     body = req.json_object()
     team = sim.team
     sort_by = body.get("sortBy") or "date"
@@ -270,13 +271,17 @@ def spend(sim: "Simulator", req: Request) -> Response:
     )
 
 
-def usage_events(sim: "Simulator", req: Request) -> Response:
+def usage_events(sim: Simulator, req: Request) -> Response:
     body = req.json_object()
     team, v = sim.team, sim.team.variants
     now = team.now_ms()
-    start = _number(body["startDate"], "startDate") if body.get("startDate") is not None else now - 30 * DAY_MS
+    start = (
+        _number(body["startDate"], "startDate") if body.get("startDate") is not None else now - 30 * DAY_MS
+    )
     end = _number(body["endDate"], "endDate") if body.get("endDate") is not None else now
-    page, size = _page_params(body.get("page"), body.get("pageSize"), v.events_default_page_size, MAX_PAGE_SIZE)
+    page, size = _page_params(
+        body.get("page"), body.get("pageSize"), v.events_default_page_size, MAX_PAGE_SIZE
+    )
     member: Member | None = None
     filtered = False
     for key, finder in (("userId", team.member_by_id), ("email", team.member_by_email)):
@@ -311,7 +316,7 @@ def _outcome_error(message: str) -> ApiError:
     return ApiError(400, "Bad Request", message, body={"outcome": "error", "message": message})
 
 
-def user_spend_limit(sim: "Simulator", req: Request) -> Response:
+def user_spend_limit(sim: Simulator, req: Request) -> Response:
     try:
         body = req.json_object()
     except ApiError as exc:
@@ -338,13 +343,16 @@ def user_spend_limit(sim: "Simulator", req: Request) -> Response:
     return json_response({"outcome": "success", "message": message})
 
 
-def repo_blocklists(sim: "Simulator", req: Request) -> Response:
+def repo_blocklists(sim: Simulator, req: Request) -> Response:
     with sim.state_lock:
-        repos = [sim.team.variants.finish("repo_blocklists", dict(r, patterns=list(r["patterns"]))) for r in sim.blocklists]
+        repos = [
+            sim.team.variants.finish("repo_blocklists", dict(r, patterns=list(r["patterns"])))
+            for r in sim.blocklists
+        ]
     return json_response({"repos": repos})
 
 
-def upsert_repo_blocklists(sim: "Simulator", req: Request) -> Response:
+def upsert_repo_blocklists(sim: Simulator, req: Request) -> Response:
     body = req.json_object()
     repos = body.get("repos")
     if not isinstance(repos, list) or not repos:
@@ -359,13 +367,15 @@ def upsert_repo_blocklists(sim: "Simulator", req: Request) -> Response:
         for r in repos:
             existing = next((x for x in sim.blocklists if x["url"] == r["url"]), None)
             if existing is None:
-                sim.blocklists.append({"id": sim.new_repo_id(), "url": r["url"], "patterns": list(r["patterns"])})
+                sim.blocklists.append(
+                    {"id": sim.new_repo_id(), "url": r["url"], "patterns": list(r["patterns"])}
+                )
             else:
                 existing["patterns"] = list(r["patterns"])
     return repo_blocklists(sim, req)
 
 
-def delete_repo_blocklist(sim: "Simulator", req: Request) -> Response:
+def delete_repo_blocklist(sim: Simulator, req: Request) -> Response:
     repo_id = req.params["repoId"]
     with sim.state_lock:
         for i, r in enumerate(sim.blocklists):
@@ -375,7 +385,7 @@ def delete_repo_blocklist(sim: "Simulator", req: Request) -> Response:
     raise not_found(f"Repository blocklist {repo_id} not found")
 
 
-def remove_member(sim: "Simulator", req: Request) -> Response:
+def remove_member(sim: Simulator, req: Request) -> Response:
     body = req.json_object()
     team = sim.team
     has_id = body.get("userId") not in (None, "")
@@ -397,7 +407,7 @@ def remove_member(sim: "Simulator", req: Request) -> Response:
     )
 
 
-def audit_logs(sim: "Simulator", req: Request) -> Response:
+def audit_logs(sim: Simulator, req: Request) -> Response:
     team = sim.team
     now = team.now_ms()
     end = parse_when(req.q("endTime"), now, end=True, default_ms=now, name="endTime")
@@ -418,7 +428,9 @@ def audit_logs(sim: "Simulator", req: Request) -> Response:
         if wanted is not None and e["_member"] not in wanted:
             continue
         if search:
-            hay = " ".join((e["user_email"], e["event_type"], e["ip_address"], json.dumps(e["event_data"]))).lower()
+            hay = " ".join(
+                (e["user_email"], e["event_type"], e["ip_address"], json.dumps(e["event_data"]))
+            ).lower()
             if search not in hay:
                 continue
         items.append(e)
@@ -454,7 +466,7 @@ CHANGE_CSV_ALT_ORDER = (
 )  # fmt: skip
 
 
-def _code_window(sim: "Simulator", req: Request) -> tuple[int, int, Member | None, bool]:
+def _code_window(sim: Simulator, req: Request) -> tuple[int, int, Member | None, bool]:
     team = sim.team
     now = team.now_ms()
     end = parse_when(req.q("endDate"), now, end=True, default_ms=now, name="endDate")
@@ -466,14 +478,14 @@ def _code_window(sim: "Simulator", req: Request) -> tuple[int, int, Member | Non
     return start, end, member, bool(user)
 
 
-def _code_items(sim: "Simulator", req: Request, kind: str) -> list[dict[str, Any]]:
+def _code_items(sim: Simulator, req: Request, kind: str) -> list[dict[str, Any]]:
     start, end, member, filtered = _code_window(sim, req)
     if filtered and member is None:
         return []
     return sim.team.code_items(kind, start, end, member)
 
 
-def _code_json(sim: "Simulator", req: Request, kind: str) -> Response:
+def _code_json(sim: Simulator, req: Request, kind: str) -> Response:
     page, size = _page_params(req.q("page"), req.q("pageSize"), 100, MAX_PAGE_SIZE)
     items = _code_items(sim, req, kind)
     render = sim.team.commit_record if kind == "commits" else sim.team.change_record
@@ -497,7 +509,7 @@ def _csv_value(value: Any) -> str:
     return str(value)
 
 
-def _code_csv(sim: "Simulator", req: Request, kind: str) -> Response:
+def _code_csv(sim: Simulator, req: Request, kind: str) -> Response:
     items = _code_items(sim, req, kind)
     team = sim.team
     if kind == "commits":
@@ -524,7 +536,9 @@ def _code_csv(sim: "Simulator", req: Request, kind: str) -> Response:
     return Response(200, buf.getvalue().encode(), content_type="text/csv; charset=utf-8")
 
 
-_SAMPLE_MEMBER = Member(0, "user_x", 0, "", "", "member", 0, None, False, False, False, 0, 0, 0, (), (), (), False, 0)
+_SAMPLE_MEMBER = Member(
+    0, "user_x", 0, "", "", "member", 0, None, False, False, False, 0, 0, 0, (), (), (), False, 0
+)
 _SAMPLE_COMMIT: dict[str, Any] = {
     "commitHash": "", "_member": _SAMPLE_MEMBER, "repoName": "", "branchName": None,
     "isPrimaryBranch": None, "commitSource": "ide", "totalLinesAdded": 0, "totalLinesDeleted": 0,
@@ -540,19 +554,19 @@ def _sample_change() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def ai_commits(sim: "Simulator", req: Request) -> Response:
+def ai_commits(sim: Simulator, req: Request) -> Response:
     return _code_json(sim, req, "commits")
 
 
-def ai_commits_csv(sim: "Simulator", req: Request) -> Response:
+def ai_commits_csv(sim: Simulator, req: Request) -> Response:
     return _code_csv(sim, req, "commits")
 
 
-def ai_changes(sim: "Simulator", req: Request) -> Response:
+def ai_changes(sim: Simulator, req: Request) -> Response:
     return _code_json(sim, req, "changes")
 
 
-def ai_changes_csv(sim: "Simulator", req: Request) -> Response:
+def ai_changes_csv(sim: Simulator, req: Request) -> Response:
     return _code_csv(sim, req, "changes")
 
 
@@ -561,11 +575,13 @@ def ai_changes_csv(sim: "Simulator", req: Request) -> Response:
 # --------------------------------------------------------------------------------------------
 
 
-def _analytics_days(sim: "Simulator", req: Request) -> tuple[date, date]:
+def _analytics_days(sim: Simulator, req: Request) -> tuple[date, date]:
     team = sim.team
     now = team.now_ms()
     end = ms_to_day(parse_when(req.q("endDate"), now, end=True, default_ms=now, name="endDate"))
-    start = ms_to_day(parse_when(req.q("startDate"), now, end=False, default_ms=now - 7 * DAY_MS, name="startDate"))
+    start = ms_to_day(
+        parse_when(req.q("startDate"), now, end=False, default_ms=now - 7 * DAY_MS, name="startDate")
+    )
     if end < start:
         raise bad_request("endDate must not be before startDate")
     if (end - start).days + 1 > ANALYTICS_MAX_DAYS:
@@ -573,7 +589,9 @@ def _analytics_days(sim: "Simulator", req: Request) -> tuple[date, date]:
     return start, end
 
 
-def _metric_rows(sim: "Simulator", metric: str, days: list[date], member: Member | None) -> list[dict[str, Any]]:
+def _metric_rows(
+    sim: Simulator, metric: str, days: list[date], member: Member | None
+) -> list[dict[str, Any]]:
     """Rows of one analytics metric over `days`, optionally for one member only."""
     team = sim.team
 
@@ -620,7 +638,14 @@ def _metric_rows(sim: "Simulator", metric: str, days: list[date], member: Member
                         seen.add(cell.model)
             for model in MODELS:
                 if model in counts:
-                    rows.append({"date": d.isoformat(), "model": model, "messages": counts[model][0], "users": counts[model][1]})
+                    rows.append(
+                        {
+                            "date": d.isoformat(),
+                            "model": model,
+                            "messages": counts[model][0],
+                            "users": counts[model][1],
+                        }
+                    )
     elif metric == "agent-edits":
         for d in days:
             us = uds(d)
@@ -672,7 +697,12 @@ def _metric_rows(sim: "Simulator", metric: str, days: list[date], member: Member
                     e[2] += f["linesDeleted"]
         for ext in sorted(agg, key=lambda x: (-agg[x][1], x)):
             rows.append(
-                {"file_extension": ext, "total_files": agg[ext][0], "lines_accepted": agg[ext][1], "lines_deleted": agg[ext][2]}
+                {
+                    "file_extension": ext,
+                    "total_files": agg[ext][0],
+                    "lines_accepted": agg[ext][1],
+                    "lines_deleted": agg[ext][2],
+                }
             )
     elif metric == "leaderboard":
         per: dict[int, dict[str, Any]] = {}
@@ -681,7 +711,12 @@ def _metric_rows(sim: "Simulator", metric: str, days: list[date], member: Member
                 m = u.member
                 e = per.setdefault(
                     m.index,
-                    {"user_email": m.email, "user_id": team.user_id_value(m), "tab_lines_accepted": 0, "agent_lines_accepted": 0},
+                    {
+                        "user_email": m.email,
+                        "user_id": team.user_id_value(m),
+                        "tab_lines_accepted": 0,
+                        "agent_lines_accepted": 0,
+                    },
                 )
                 e["tab_lines_accepted"] += u.tab_added
                 e["agent_lines_accepted"] += u.composer_added
@@ -695,11 +730,19 @@ def _metric_rows(sim: "Simulator", metric: str, days: list[date], member: Member
     return rows
 
 
-TEAM_METRICS = ("dau", "models", "agent-edits", "tabs", "client-versions", "top-file-extensions", "leaderboard")
+TEAM_METRICS = (
+    "dau",
+    "models",
+    "agent-edits",
+    "tabs",
+    "client-versions",
+    "top-file-extensions",
+    "leaderboard",
+)
 BY_USER_METRICS = ("models", "agent-edits", "tabs", "client-versions", "top-file-extensions")
 
 
-def team_metric(sim: "Simulator", req: Request) -> Response:
+def team_metric(sim: Simulator, req: Request) -> Response:
     metric = req.params["metric"]
     if metric not in TEAM_METRICS:
         raise not_found(f"Unknown metric: {metric}")
@@ -718,7 +761,7 @@ def team_metric(sim: "Simulator", req: Request) -> Response:
     )
 
 
-def by_user_metric(sim: "Simulator", req: Request) -> Response:
+def by_user_metric(sim: Simulator, req: Request) -> Response:
     """`/analytics/by-user/{metric}`: `data` maps each user's email to that user's rows."""
     metric = req.params["metric"]
     if metric not in BY_USER_METRICS:
@@ -752,7 +795,7 @@ def by_user_metric(sim: "Simulator", req: Request) -> Response:
 class Route:
     method: str
     template: str  # the documented path, with {param} placeholders
-    handler: Callable[["Simulator", Request], Response]
+    handler: Callable[[Simulator, Request], Response]
     enterprise: bool = False  # refused for non-enterprise teams
     etag: bool = False  # ETag / Cache-Control / If-None-Match
     pattern: re.Pattern[str] | None = None

@@ -19,10 +19,11 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import routes
@@ -128,7 +129,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
-    simulator: "Simulator"
+    simulator: Simulator
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -142,7 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _dispatch
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -186,7 +187,9 @@ class Simulator:
         self.port = port
         self.enterprise = enterprise
         self.minute_seconds = float(minute_seconds)
-        self.team = Team(seed, users, days, today=today, now=now, variants=variants, events_per_day=events_per_day)
+        self.team = Team(
+            seed, users, days, today=today, now=now, variants=variants, events_per_day=events_per_day
+        )
         digest = hashlib.sha256(f"cursor-simulator-{seed}".encode()).hexdigest()
         self.api_key = "crsr_" + digest[:48]
         self.no_access_key = "key_" + digest[48:] + digest[:16]
@@ -250,7 +253,7 @@ class Simulator:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         """Bind (an ephemeral port when port=0) and serve in a background daemon thread."""
         if self._server is not None:
             return self
@@ -260,7 +263,10 @@ class Simulator:
         self._server = server
         self._stopped.clear()
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"cursor-sim-{self.port}", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"cursor-sim-{self.port}",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -287,7 +293,7 @@ class Simulator:
         finally:
             self.stop()
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -340,7 +346,9 @@ class Simulator:
         try:
             resp = self._respond(req)
         except Exception as exc:  # a bug in the simulator: answer 500, keep serving
-            resp = self._error(500, {"error": "Internal Server Error", "message": f"simulator error: {exc!r}"})
+            resp = self._error(
+                500, {"error": "Internal Server Error", "message": f"simulator error: {exc!r}"}
+            )
         try:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
@@ -449,8 +457,13 @@ class Simulator:
         route, params, known = routes.resolve(req.method, req.path)
         if route is None:
             if known:
-                return self._error(405, {"error": "Method Not Allowed", "message": f"{req.method} is not allowed on {req.path}"})
-            return self._error(404, {"error": "Not Found", "message": f"Unknown endpoint: {req.method} {req.path}"})
+                return self._error(
+                    405,
+                    {"error": "Method Not Allowed", "message": f"{req.method} is not allowed on {req.path}"},
+                )
+            return self._error(
+                404, {"error": "Not Found", "message": f"Unknown endpoint: {req.method} {req.path}"}
+            )
         req.params = params
         if route.enterprise and not self.enterprise:
             if self.team.variants.enterprise_code_error:
@@ -471,7 +484,7 @@ class Simulator:
             return self._too_many(window_end)
         return self._call(route.handler, req)
 
-    def _call(self, handler: Callable[["Simulator", Request], Response], req: Request) -> Response:
+    def _call(self, handler: Callable[[Simulator, Request], Response], req: Request) -> Response:
         try:
             return handler(self, req)
         except ApiError as exc:

@@ -36,9 +36,10 @@ import math
 import random
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Callable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from .variants import Variants
 
@@ -146,7 +147,7 @@ def ms_to_day(ms: int) -> date:
 
 def iso_ms(ms: int) -> str:
     """Epoch ms as an ISO datetime with milliseconds and `Z`."""
-    dt = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)
+    dt = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
@@ -184,21 +185,100 @@ class _LRU:
 # Vocabulary
 # --------------------------------------------------------------------------------------------
 
-FIRST_NAMES = (
-    "Alex Blake Casey Dana Eli Farah Gabe Hana Ivan Jada Kai Lena Milo Nora Omar Priya Quinn "
-    "Rosa Sami Tara Uma Victor Wen Xavi Yara Zane Ada Ben Chloe Diego Emma Felix Gia Hugo Iris "
-    "Jonas Kira Leo Maya Nico Olga Paul Rhea Seth Tess Ugo Vera Will Yuki Zoe"
-).split()
-LAST_NAMES = (
-    "Kim Patel Garcia Smith Nguyen Rossi Muller Silva Cohen Okafor Tanaka Novak Larsen Haddad "
-    "Dubois Moreau Ivanova Costa Brown Singh Lopez Weber Sato Khan Berg Fischer Young Reyes"
-).split()
+FIRST_NAMES = [
+    "Alex",
+    "Blake",
+    "Casey",
+    "Dana",
+    "Eli",
+    "Farah",
+    "Gabe",
+    "Hana",
+    "Ivan",
+    "Jada",
+    "Kai",
+    "Lena",
+    "Milo",
+    "Nora",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Xavi",
+    "Yara",
+    "Zane",
+    "Ada",
+    "Ben",
+    "Chloe",
+    "Diego",
+    "Emma",
+    "Felix",
+    "Gia",
+    "Hugo",
+    "Iris",
+    "Jonas",
+    "Kira",
+    "Leo",
+    "Maya",
+    "Nico",
+    "Olga",
+    "Paul",
+    "Rhea",
+    "Seth",
+    "Tess",
+    "Ugo",
+    "Vera",
+    "Will",
+    "Yuki",
+    "Zoe",
+]
+LAST_NAMES = [
+    "Kim",
+    "Patel",
+    "Garcia",
+    "Smith",
+    "Nguyen",
+    "Rossi",
+    "Muller",
+    "Silva",
+    "Cohen",
+    "Okafor",
+    "Tanaka",
+    "Novak",
+    "Larsen",
+    "Haddad",
+    "Dubois",
+    "Moreau",
+    "Ivanova",
+    "Costa",
+    "Brown",
+    "Singh",
+    "Lopez",
+    "Weber",
+    "Sato",
+    "Khan",
+    "Berg",
+    "Fischer",
+    "Young",
+    "Reyes",
+]
 COMPANIES = ("acme", "globex", "initech", "hooli", "umbrella", "piedpiper", "vandelay", "wayne")
 
 MODELS = ("claude-4.5-sonnet", "gpt-5", "gemini-2.5-pro", "cursor-small", "default")
 NON_TOKEN_MODELS = frozenset({"cursor-small"})
 # requestsCosts per event, in hundredths of a request.
-REQUEST_COST = {"claude-4.5-sonnet": 100, "gpt-5": 100, "gemini-2.5-pro": 100, "cursor-small": 25, "default": 50}
+REQUEST_COST = {
+    "claude-4.5-sonnet": 100,
+    "gpt-5": 100,
+    "gemini-2.5-pro": 100,
+    "cursor-small": 25,
+    "default": 50,
+}
 # Mean tokens per call: input, output, cache write, cache read.
 TOKEN_MEANS = {
     "claude-4.5-sonnet": (18000, 1600, 6000, 70000),
@@ -399,10 +479,10 @@ class Team:
         self.variants = variants or Variants()
         if now is not None:
             if now.tzinfo is None:
-                now = now.replace(tzinfo=timezone.utc)
-            self._fixed_now: datetime | None = now.astimezone(timezone.utc)
+                now = now.replace(tzinfo=UTC)
+            self._fixed_now: datetime | None = now.astimezone(UTC)
         elif today is not None:
-            self._fixed_now = datetime.combine(today, time(12), tzinfo=timezone.utc)
+            self._fixed_now = datetime.combine(today, time(12), tzinfo=UTC)
         else:
             self._fixed_now = None
         self.events_per_day = {
@@ -423,7 +503,7 @@ class Team:
     # ---- clock ------------------------------------------------------------------------------
 
     def now(self) -> datetime:
-        return self._fixed_now or datetime.now(timezone.utc)
+        return self._fixed_now or datetime.now(UTC)
 
     def now_ms(self) -> int:
         return int(self.now().timestamp() * 1000)
@@ -658,7 +738,13 @@ class Team:
             n - bugbot,
             [r.uniform(0.35, 0.65), r.uniform(0.05, 0.25), r.uniform(0.1, 0.3), r.uniform(0.03, 0.15)],
         )
-        c.update(agentRequests=agent, composerRequests=composer, chatRequests=chat, cmdkUsages=cmdk, bugbotUsages=bugbot)
+        c.update(
+            agentRequests=agent,
+            composerRequests=composer,
+            chatRequests=chat,
+            cmdkUsages=cmdk,
+            bugbotUsages=bugbot,
+        )
         ub = min(0.95, m.usage_based_share * r.uniform(0.5, 1.5))
         ak = m.api_key_share
         included, usage, api_key = _alloc(n, [max(0.0, 1.0 - ub - ak), ub, ak])
@@ -958,7 +1044,9 @@ class Team:
                         ext = r.choices(m.extensions, (4, 2, 1, 1))[0]
                         f: dict[str, Any] = {}
                         if not m.privacy:
-                            f["fileName"] = f"src/{r.choice(DIRS)}/{r.choice(BRANCH_WORDS)}_{r.randint(1, 40)}.{ext}"
+                            f["fileName"] = (
+                                f"src/{r.choice(DIRS)}/{r.choice(BRANCH_WORDS)}_{r.randint(1, 40)}.{ext}"
+                            )
                         f.update(fileExtension=ext, linesAdded=fa, linesDeleted=fd)
                         files.append(f)
                     model = None
@@ -994,7 +1082,9 @@ class Team:
                 if r.random() < 0.03:
                     non_ai_d = None
                 primary = r.random() < 0.55
-                branch: str | None = "main" if primary else f"feature/{r.choice(BRANCH_WORDS)}-{r.randint(100, 999)}"
+                branch: str | None = (
+                    "main" if primary else f"feature/{r.choice(BRANCH_WORDS)}-{r.randint(100, 999)}"
+                )
                 is_primary: bool | None = primary
                 if r.random() < 0.05:
                     is_primary = None
@@ -1131,7 +1221,10 @@ class Team:
             elif etype == "logout":
                 data = {}
             elif etype == "user_settings_updated":
-                data = {"setting": r.choice(("theme", "default_model", "auto_run")), "source": "settings_page"}
+                data = {
+                    "setting": r.choice(("theme", "default_model", "auto_run")),
+                    "source": "settings_page",
+                }
             elif etype == "team_settings_updated":
                 data = {"setting": "allowed_models", "models": sorted(r.sample(MODELS, 3))}
             elif etype == "api_key_created":
@@ -1239,7 +1332,11 @@ class Team:
     def spend_members(self) -> list[Member]:
         """Members that have a spend row, in member order (parallel to `spend_rows()`)."""
         totals = self.cycle_totals()
-        return [m for m in self._members if not (m.removed and totals.get(m.index, {"overall": 0})["overall"] == 0)]
+        return [
+            m
+            for m in self._members
+            if not (m.removed and totals.get(m.index, {"overall": 0})["overall"] == 0)
+        ]
 
     # ---- ground truth -------------------------------------------------------------------------
 
@@ -1260,7 +1357,9 @@ class Team:
         uds = self.user_days(day)
         du: dict[str, Any] = {
             "rows": len(uds),
-            "unpaged_rows": sum(1 for u in uds if u.active) if self.variants.inactive_without_paging else len(uds),
+            "unpaged_rows": sum(1 for u in uds if u.active)
+            if self.variants.inactive_without_paging
+            else len(uds),
             "active_rows": sum(1 for u in uds if u.active),
         }
         for name in COUNTERS:
@@ -1285,7 +1384,10 @@ class Team:
         ev["requests_costs"] = rc / 100
         ev["total_cents"] = total / 100
         commits, changes = self._code_day(day) if self.in_history(day) else ([], [])
-        co: dict[str, Any] = {"rows": len(commits), "distinct_hashes": len({c["commitHash"] for c in commits})}
+        co: dict[str, Any] = {
+            "rows": len(commits),
+            "distinct_hashes": len({c["commitHash"] for c in commits}),
+        }
         for name in (
             "totalLinesAdded", "totalLinesDeleted", "tabLinesAdded", "tabLinesDeleted",
             "composerLinesAdded", "composerLinesDeleted", "nonAiLinesAdded", "nonAiLinesDeleted",

@@ -73,11 +73,9 @@ class Variants:
     dropped_fields: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def legacy(cls, **overrides: Any) -> "Variants":
+    def legacy(cls, **overrides: Any) -> Variants:
         """Every older behaviour on (90-day range, numeric ids, legacy spend, ...)."""
-        values: dict[str, Any] = {
-            f.name: True for f in dataclasses.fields(cls) if f.type in ("bool", bool)
-        }
+        values: dict[str, Any] = {f.name: True for f in dataclasses.fields(cls) if f.type in ("bool", bool)}
         values["max_range_days"] = 90
         values.update(overrides)
         return cls(**values)

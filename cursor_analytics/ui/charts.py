@@ -42,9 +42,7 @@ def _markdown(fig: Any, title: str, caption: str) -> dg.MetadataValue:
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     encoded = base64.b64encode(out.getvalue()).decode("ascii")
-    return dg.MetadataValue.md(
-        f"**{title}**\n\n![{title}](data:image/png;base64,{encoded})\n\n{caption}"
-    )
+    return dg.MetadataValue.md(f"**{title}**\n\n![{title}](data:image/png;base64,{encoded})\n\n{caption}")
 
 
 def _no_data(title: str, what: str) -> dg.MetadataValue:

@@ -38,11 +38,9 @@ def preview(
 ) -> str:
     """The first rows of a table (within the window) as a markdown table."""
     fqn = table.fqn if isinstance(table, Table) else table
-    columns = [
-        r[0]
-        for r in conn.execute(f"DESCRIBE {fqn}").fetchall()
-        if r[0] not in ("raw", "_loaded_at")
-    ][:PREVIEW_WIDTH]
+    columns = [r[0] for r in conn.execute(f"DESCRIBE {fqn}").fetchall() if r[0] not in ("raw", "_loaded_at")][
+        :PREVIEW_WIDTH
+    ]
     clauses, params = [], []
     if window is not None:
         clauses.append(f'"{day_column}" BETWEEN ? AND ?')

@@ -14,7 +14,6 @@ fails with an error that names the holder.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import random
@@ -22,8 +21,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,61 +29,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SQL_TYPES = {
-    "str": "VARCHAR",
-    "int": "BIGINT",
-    "float": "DOUBLE",
-    "bool": "BOOLEAN",
-    "date": "DATE",
-    "datetime": "TIMESTAMP",
-    "json": "JSON",
-}
-ARROW_TYPES = {
-    "str": pa.string(),
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "bool": pa.bool_(),
-    "date": pa.date32(),
-    "datetime": pa.timestamp("us"),  # UTC: tz-aware values are converted, the zone dropped
-    "json": pa.string(),
-}
-
-
-@dataclass(frozen=True, eq=False)  # identity: tables are module-level constants
-class Table:
-    """A DuckDB table: `schema.name` with typed columns (logical types of SQL_TYPES)."""
-
-    schema: str
-    name: str
-    columns: Mapping[str, str]
-    day_column: str | None = "day"
-    descriptions: Mapping[str, str] = field(default_factory=dict)
-    # For a table written by several writers: the column values this writer's rows carry.
-    # Publishing a window then replaces only the rows with these values (e.g. one dataset's).
-    scope: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def fqn(self) -> str:
-        return f"{self.schema}.{self.name}"
-
-    @property
-    def arrow_schema(self) -> pa.Schema:
-        return pa.schema([(name, ARROW_TYPES[kind]) for name, kind in self.columns.items()])
-
-    def to_arrow(self, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
-        # Column by column: about twice as fast as a dict per row through from_pylist (bench/).
-        rows = rows if isinstance(rows, list) else list(rows)
-        dump = json.JSONEncoder(default=str, separators=(",", ":")).encode
-        data = {}
-        for column, kind in self.columns.items():
-            values = [row.get(column) for row in rows]
-            if kind == "json":
-                values = [None if v is None else dump(v) for v in values]
-            data[column] = values
-        return pa.Table.from_pydict(data, schema=self.arrow_schema)
-
+from cursor_analytics.warehouse.tables import SQL_TYPES, Table
 
 LOADED_AT = "_loaded_at"
+DEFAULT_DB_PATH = "data/cursor.duckdb"
 
 logger = logging.getLogger("cursor_analytics.warehouse")
 
@@ -143,6 +90,16 @@ def connect(
         delay = min(delay * 2, 2.0)
 
 
+# Sensors and schedules only wait briefly: a tick must finish well inside Dagster's 60 s limit.
+BRIEF_LOCK_TIMEOUT_SECONDS = 15.0
+
+
+def connect_briefly(database: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A short-lived connection for a sensor or schedule tick: `connect` waiting at most
+    BRIEF_LOCK_TIMEOUT_SECONDS while a run holds the file. Use it in a `with` block."""
+    return connect(database, read_only=read_only, lock_timeout_seconds=BRIEF_LOCK_TIMEOUT_SECONDS)
+
+
 def check_database_path(database: str) -> Path | None:
     """Check that `database` can be a writable DuckDB file: not a folder, not some other kind
     of file, in a folder that exists or can be created and is writable (DuckDB also writes a
@@ -188,8 +145,7 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
     existing = {
         r[0]
         for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = ? AND table_name = ?",
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
             [table.schema, table.name],
         ).fetchall()
     }
@@ -265,7 +221,7 @@ class Staging:
         """In one transaction: delete `window` (inclusive days; None = append only) from every
         staged table and insert the staged rows that fall inside it. Returns rows per table."""
         self.close()
-        loaded_at = (loaded_at or datetime.now(timezone.utc)).replace(tzinfo=None)
+        loaded_at = (loaded_at or datetime.now(UTC)).replace(tzinfo=None)
         for table in self._tables.values():
             ensure_table(conn, table)
         inserted: dict[str, int] = {}
@@ -305,8 +261,18 @@ class Staging:
 # default): publishing a day of 1M usage events grew the process by ~700 MB (bench/RESULTS.md).
 # Under a lower limit it evicts them (or spills to a temporary file) instead.
 PUBLISH_MEMORY_LIMIT = "128MiB"
-_UNITS = {"B": 1, "BYTES": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+_UNITS = {
+    "B": 1,
+    "BYTES": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
 
 
 def _size_bytes(text: str) -> float | None:

@@ -21,18 +21,18 @@ from typing import Any
 import duckdb
 
 from cursor_analytics.cursor_api import (
-    FIELDS,
     CursorApiError,
     CursorClient,
     InsufficientAccessError,
     InvalidCredentialsError,
 )
-from cursor_analytics.defs.freshness.finality import FINAL, FINGERPRINTED, PARTITION_FINALITY
 from cursor_analytics.warehouse import table_exists
+from cursor_analytics.warehouse.finality import FINAL, FINGERPRINTED, PARTITION_FINALITY
+from cursor_analytics.warehouse.tables import DAILY_USAGE_SUMS
 
 Fingerprint = dict[str, dict[str, int]]  # dataset -> {measure: value}
 
-DAILY_USAGE_SUMS = tuple(c for c, kind in FIELDS["daily_usage"].items() if kind == "int" and c != "date_ms")
+
 COUNTED = ("usage_events", "ai_commits", "ai_changes")  # one count request per day each
 AI_CODE_KIND = {"ai_commits": "commits", "ai_changes": "changes"}
 # Enterprise-only datasets: a 403 on AI code means these cannot be read with this key.
@@ -241,9 +241,7 @@ class DayComparison:
         }
 
 
-def compare_day(
-    day: date, stored: StoredDays, reading: ApiReading, datasets: Iterable[str]
-) -> DayComparison:
+def compare_day(day: date, stored: StoredDays, reading: ApiReading, datasets: Iterable[str]) -> DayComparison:
     """Compare one day over `datasets` (the raw datasets the key can read)."""
     datasets = list(datasets)
     fingerprinted = [d for d in datasets if d in FINGERPRINTED]

@@ -9,18 +9,16 @@
   repo blocklists and the current-cycle metrics on them).
 """
 
-
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics.defs.freshness.finality import FINAL, StaleDataSettings, as_of_tags, day_finality
 from cursor_analytics.defs.jobs import cursor_daily_job, cursor_snapshot_job
 from cursor_analytics.defs.partitions import daily_partitions
-from cursor_analytics.defs.freshness.sensors import open_duckdb
-from cursor_analytics.warehouse import WarehouseLockedError
+from cursor_analytics.warehouse import WarehouseLockedError, connect_briefly
+from cursor_analytics.warehouse.finality import FINAL, StaleDataSettings, as_of_tags, day_finality
 
 DAILY_CRON = "30 1 * * *"  # Cursor aggregates hourly: yesterday is complete well before 01:30
 SNAPSHOT_CRON = "5 * * * *"
@@ -29,7 +27,7 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 
 def settle_window(now: datetime, settle_days: int) -> tuple[date, date]:
     """Yesterday and the `settle_days` days before it (from the first partition on)."""
-    last = now.astimezone(timezone.utc).date() - timedelta(days=1)
+    last = now.astimezone(UTC).date() - timedelta(days=1)
     first = max(last - timedelta(days=settle_days), daily_partitions.start.date())
     return first, last
 
@@ -39,7 +37,7 @@ def final_days(path: str, first: date, last: date) -> set[date]:
     if first > last or (path != ":memory:" and not Path(path).exists()):
         return set()
     try:
-        with open_duckdb(path, read_only=True) as conn:
+        with connect_briefly(path, read_only=True) as conn:
             return {d for d, f in day_finality(conn, first, last).items() if f == FINAL}
     except WarehouseLockedError:
         return set()
@@ -88,3 +86,6 @@ cursor_snapshot_schedule = dg.ScheduleDefinition(
     description="Hourly: snapshots of members, spend and repo blocklists, and the current-cycle "
     "metrics built on them.",
 )
+
+
+cursor_daily_schedule = build_daily_schedule()

@@ -17,22 +17,24 @@ The stale-partition sensor, each tick (default hourly):
 Its cursor keeps what it compared per day; a tick with nothing to do says why in its SkipReason.
 """
 
-
 import json
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 from dagster_duckdb import DuckDBResource
 
 from cursor_analytics.defs.freshness import fingerprints as fp
 from cursor_analytics.defs.freshness.alerts import send_alert
-from cursor_analytics.defs.metrics import assets as metrics
 from cursor_analytics.defs.ingestion import assets as raw
-from cursor_analytics.defs.freshness.finality import (
+from cursor_analytics.defs.jobs import cursor_daily_job
+from cursor_analytics.defs.metrics import assets as metrics
+from cursor_analytics.defs.partitions import daily_partitions
+from cursor_analytics.defs.resources import CursorApiResource
+from cursor_analytics.warehouse import Staging, WarehouseLockedError, connect_briefly
+from cursor_analytics.warehouse.finality import (
     FINGERPRINTED,
     StaleDataSettings,
     as_of_tags,
@@ -41,10 +43,6 @@ from cursor_analytics.defs.freshness.finality import (
     utc_now,
     verification_rows,
 )
-from cursor_analytics.defs.jobs import cursor_daily_job
-from cursor_analytics.defs.partitions import daily_partitions
-from cursor_analytics.defs.resources import CursorApiResource
-from cursor_analytics.warehouse import Staging, WarehouseLockedError, connect
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 TRIGGER_TAG = "cursor_analytics/trigger"
@@ -53,9 +51,6 @@ REASON_TAG = "cursor_analytics/reason"
 RAW_KEYS = {asset.key.path[-1]: asset.key for asset in raw.partitioned_raw_assets}
 PARTITIONED_DATASETS = tuple(RAW_KEYS)
 METRIC_KEYS = [asset.key for asset in metrics.partitioned_metric_assets]
-
-# A tick waits at most this long for a run to release the DuckDB file (runs hold it briefly).
-LOCK_TIMEOUT_SECONDS = 15.0
 
 
 def same_day_metrics(raw_keys: set[dg.AssetKey]) -> list[dg.AssetKey]:
@@ -77,16 +72,10 @@ def same_day_metrics(raw_keys: set[dg.AssetKey]) -> list[dg.AssetKey]:
     return [key for key in METRIC_KEYS if key in found]
 
 
-def open_duckdb(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """A short-lived connection to the warehouse file, waiting briefly while a run holds it
-    (WarehouseLockedError after LOCK_TIMEOUT_SECONDS). Use it in a `with` block."""
-    return connect(path, read_only=read_only, lock_timeout_seconds=LOCK_TIMEOUT_SECONDS)
-
-
 def read_stored_days(path: str, first: date, last: date) -> fp.StoredDays:
     if path != ":memory:" and not Path(path).exists():
         return fp.StoredDays({d: fp.empty_fingerprint() for d in fp.days_between(first, last)}, {})
-    with open_duckdb(path, read_only=True) as conn:
+    with connect_briefly(path, read_only=True) as conn:
         return fp.read_stored(conn, first, last)
 
 
@@ -96,13 +85,17 @@ def write_confirmations(
     """Record the matching fingerprints of settled days as final verifications (one short
     transaction per dataset and run of consecutive days)."""
     by_day = {c.day: c for c in confirmed}
-    with open_duckdb(path, read_only=False) as conn:
+    with connect_briefly(path, read_only=False) as conn:
         for first, last, _ in fp.contiguous({c.day: set() for c in confirmed}):
             days = fp.days_between(first, last)
             for dataset in datasets:
                 table = finality_table(dataset)
                 rows = verification_rows(
-                    dataset, days, when, settle_days, source="fingerprint",
+                    dataset,
+                    days,
+                    when,
+                    settle_days,
+                    source="fingerprint",
                     fingerprints={d: by_day[d].api[dataset] for d in days},
                 )
                 with Staging([table]) as staging:
@@ -159,7 +152,7 @@ def evaluate_stale_partitions(
     now: datetime,
 ) -> dg.SensorResult:
     """One tick of stale_partitions_sensor at time `now` (see the module docstring)."""
-    now = now.astimezone(timezone.utc)
+    now = now.astimezone(UTC)
     last = now.date() - timedelta(days=1)
     first = max(last - timedelta(days=settings.lookback_days - 1), daily_partitions.start.date())
     if first > last:
@@ -288,7 +281,9 @@ def _skip_reason(
         f"with {reading.requests} API requests (budget {settings.request_budget}) match DuckDB; "
         f"{len(final)} final, {len(provisional)} provisional"
     )
-    waiting = [settles_at(d, settings.settle_days) for d in provisional if settles_at(d, settings.settle_days) > now]
+    waiting = [
+        settles_at(d, settings.settle_days) for d in provisional if settles_at(d, settings.settle_days) > now
+    ]
     if waiting:
         text += f" (the next settles at {min(waiting).isoformat()})"
     text += "."
@@ -370,3 +365,7 @@ def build_freshness_alert_sensor(settings: StaleDataSettings | None = None) -> d
         )
 
     return freshness_alert_sensor
+
+
+stale_partitions_sensor = build_stale_partitions_sensor()
+freshness_alert_sensor = build_freshness_alert_sensor()

@@ -18,10 +18,10 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from cursor_analytics.defs.ingestion import assets as raw
+from cursor_analytics.defs.resources import CursorApiResource
 from cursor_analytics.governance import blocklists, spend_limits
 from cursor_analytics.governance.audit import ACTOR_ENV, AuditLog, default_actor
 from cursor_analytics.governance.files import Source
-from cursor_analytics.defs.resources import CursorApiResource
 
 POOL = "cursor_governance"
 
@@ -71,9 +71,7 @@ def _snapshot(
 ) -> dg.AssetMaterialization:
     """Run a raw snapshot asset's own code and report it as that asset's materialization."""
     result = asset(cursor_api=cursor_api, duckdb=duckdb)
-    return dg.AssetMaterialization(
-        asset_key=asset.key, metadata={**result.metadata, "governance": why}
-    )
+    return dg.AssetMaterialization(asset_key=asset.key, metadata={**result.metadata, "governance": why})
 
 
 def _after(source: Source, applied: list[str]) -> str:
@@ -150,7 +148,9 @@ def spend_limits_op(
         yield _plan_output(plan, "plan (dry run: set apply: true to write)", [])
         return
     audit = AuditLog(
-        duckdb.get_connection, actor=config.actor or default_actor(), run_id=context.run_id,
+        duckdb.get_connection,
+        actor=config.actor or default_actor(),
+        run_id=context.run_id,
         source=file.source,
     )
     applied: list[str] = []
@@ -185,7 +185,9 @@ def repo_blocklists_op(
             yield _plan_output(plan, "plan (dry run: set apply: true to write)", [])
             return
         audit = AuditLog(
-            duckdb.get_connection, actor=config.actor or default_actor(), run_id=context.run_id,
+            duckdb.get_connection,
+            actor=config.actor or default_actor(),
+            run_id=context.run_id,
             source=file.source,
         )
         applied: list[str] = []

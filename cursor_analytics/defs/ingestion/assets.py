@@ -5,56 +5,36 @@ sent it (`raw`, JSON: new fields are never dropped) and `_loaded_at`. Partitione
 replaced per UTC-day range in one transaction; snapshot tables keep every snapshot.
 """
 
-
-from collections.abc import Callable, Iterable, Iterator
-from datetime import date, datetime, timezone
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics.defs.freshness import finality
-from cursor_analytics.cursor_api import FIELDS, CursorClient, Page
-from cursor_analytics.ui.metadata import column_schema, preview
+from cursor_analytics.cursor_api import CursorClient, Page
 from cursor_analytics.defs.partitions import backfill_policy, daily_partitions, window_days
 from cursor_analytics.defs.resources import CursorApiResource
-from cursor_analytics.warehouse import Staging, Table
+from cursor_analytics.ui.metadata import column_schema, preview
+from cursor_analytics.warehouse import Staging, Table, finality
+from cursor_analytics.warehouse.tables import (
+    AI_CHANGE_FILES,
+    AI_CHANGES,
+    AI_COMMITS,
+    AUDIT_LOGS,
+    DAILY_USAGE,
+    REPO_BLOCKLISTS,
+    SNAPSHOT_TABLES,
+    SPEND_SNAPSHOTS,
+    TEAM_MEMBERS,
+    USAGE_EVENTS,
+)
 
 GROUP = "cursor_raw"
 KINDS = {"duckdb", "python"}
 # Who answers questions about loading Cursor's data (Dagster owners: emails or team:<name>).
 OWNERS = ["team:data-platform"]
 
-
-def raw_table(name: str, record_type: str | None = None, *, drop=(), extra=None, day=True) -> Table:
-    columns = {c: t for c, t in FIELDS[record_type or name].items() if c not in drop}
-    return Table("raw", name, {**columns, **(extra or {}), "raw": "json"}, "day" if day else None)
-
-
-DAILY_USAGE = raw_table("daily_usage")
-USAGE_EVENTS = raw_table("usage_events")
-AI_COMMITS = raw_table("ai_commits")
-AI_CHANGES = raw_table("ai_changes", drop=("files",))
-AI_CHANGE_FILES = Table(
-    "raw",
-    "ai_change_files",
-    {
-        "day": "date",
-        "change_id": "str",
-        "file_name": "str",
-        "file_extension": "str",
-        "lines_added": "int",
-        "lines_deleted": "int",
-    },
-)
-AUDIT_LOGS = raw_table("audit_logs")
-SNAPSHOT = {"snapshot_at": "datetime"}
-TEAM_MEMBERS = raw_table("team_members", extra=SNAPSHOT, day=False)
-SPEND_SNAPSHOTS = raw_table(
-    "spend_snapshots", "spend", extra={**SNAPSHOT, "subscription_cycle_start": "datetime"}, day=False
-)
-REPO_BLOCKLISTS = raw_table("repo_blocklists", extra=SNAPSHOT, day=False)
-SNAPSHOT_TABLES = (TEAM_MEMBERS, SPEND_SNAPSHOTS, REPO_BLOCKLISTS)
 
 Fetch = Callable[[CursorClient, date, date], Iterable[Page]]
 Split = Callable[[list[dict[str, Any]]], dict[Table, list[dict[str, Any]]]]
@@ -93,8 +73,7 @@ def load_days(
             for target, rows in parts.items():
                 staging.append(target, rows)
         context.log.info(
-            f"Fetched {staging.row_counts[table.fqn]} rows for {start}..{end} "
-            f"in {client.stats.pages} pages"
+            f"Fetched {staging.row_counts[table.fqn]} rows for {start}..{end} in {client.stats.pages} pages"
         )
         staging.append(verified, verifications)  # published with the rows, atomically
         with duckdb.get_connection() as conn:
@@ -124,7 +103,7 @@ def load_snapshot(
     fetch: Callable[[CursorClient], tuple[list[dict[str, Any]], dict[str, Any]]],
 ) -> dg.MaterializeResult:
     """Append one snapshot (all rows stamped with the same snapshot_at) to a history table."""
-    snapshot_at = datetime.now(timezone.utc)
+    snapshot_at = datetime.now(UTC)
     with Staging([table]) as staging, cursor_api.get_client() as client:
         rows, extra = fetch(client)
         staging.append(table, [{**r, **extra, "snapshot_at": snapshot_at} for r in rows])
@@ -205,9 +184,7 @@ def ai_commits(
 
 
 def _split_changes(records: list[dict[str, Any]]) -> dict[Table, list[dict[str, Any]]]:
-    files = [
-        {**f, "day": r["day"], "change_id": r["change_id"]} for r in records for f in r["files"] or ()
-    ]
+    files = [{**f, "day": r["day"], "change_id": r["change_id"]} for r in records for f in r["files"] or ()]
     return {AI_CHANGES: records, AI_CHANGE_FILES: files}
 
 

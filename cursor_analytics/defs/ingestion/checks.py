@@ -19,7 +19,6 @@ repeats across repositories and re-ingestions; changes `change_id`; audit events
 snapshots (snapshot_at, member or repository id).
 """
 
-
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,12 +29,11 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.cursor_api import FIELDS
-from cursor_analytics.defs.freshness.finality import PARTITION_FINALITY, StaleDataSettings
-from cursor_analytics.defs.freshness.fingerprints import DAILY_USAGE_SUMS
 from cursor_analytics.ui.metadata import markdown_table
-from cursor_analytics.warehouse import Table, table_exists
+from cursor_analytics.warehouse import Table, table_exists, tables
+from cursor_analytics.warehouse.finality import PARTITION_FINALITY, StaleDataSettings
+from cursor_analytics.warehouse.tables import DAILY_USAGE_SUMS
 
 UNIQUE_NATURAL_KEY = "unique_natural_key"
 NON_NEGATIVE_COUNTERS = "non_negative_counters"
@@ -119,9 +117,7 @@ def unique_natural_key(conn: duckdb.DuckDBPyConnection, table: Table, window: Wi
             "natural_key": ", ".join(key),
             "duplicate_keys": len(duplicates),
             "duplicate_rows": extra_rows,
-            "duplicates": dg.MetadataValue.md(
-                markdown_table([*key, "rows"], duplicates[:SAMPLE_ROWS])
-            ),
+            "duplicates": dg.MetadataValue.md(markdown_table([*key, "rows"], duplicates[:SAMPLE_ROWS])),
         },
     )
 
@@ -149,7 +145,10 @@ def non_negative_counters(conn: duckdb.DuckDBPyConnection, table: Table, window:
             if not negative
             else "negative values in " + ", ".join(f"{c} ({n} rows)" for c, n in negative.items())
         ),
-        metadata={"columns_checked": len(columns), "negative_rows_by_column": dg.MetadataValue.json(negative)},
+        metadata={
+            "columns_checked": len(columns),
+            "negative_rows_by_column": dg.MetadataValue.json(negative),
+        },
     )
 
 
@@ -160,7 +159,8 @@ def _rows_breaking(
     only the labels with at least one row."""
     where, params = _where(table, window)
     counts = conn.execute(
-        "SELECT " + ", ".join(f"count(*) FILTER (WHERE {sql})" for sql in rules.values())
+        "SELECT "
+        + ", ".join(f"count(*) FILTER (WHERE {sql})" for sql in rules.values())
         + f" FROM {table.fqn}{where}",
         params,
     ).fetchone()
@@ -175,9 +175,7 @@ ACCEPTED_PAIRS = (
 
 
 def accepted_not_above_shown(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) -> Outcome:
-    violations = _rows_breaking(
-        conn, table, window, {f"{a} > {b}": f"{a} > {b}" for a, b in ACCEPTED_PAIRS}
-    )
+    violations = _rows_breaking(conn, table, window, {f"{a} > {b}": f"{a} > {b}" for a, b in ACCEPTED_PAIRS})
     return Outcome(
         passed=not violations,
         description=(
@@ -237,7 +235,9 @@ def row_count_anomaly(conn: duckdb.DuckDBPyConnection, table: Table, window: Win
         metadata={
             "tolerance_pct": tolerance,
             "days_compared": compared,
-            "anomalies": dg.MetadataValue.md(markdown_table(["day", "rows", "median before", "deviation"], anomalies)),
+            "anomalies": dg.MetadataValue.md(
+                markdown_table(["day", "rows", "median before", "deviation"], anomalies)
+            ),
         },
         severity=dg.AssetCheckSeverity.WARN,
     )
@@ -270,7 +270,9 @@ def known_fields(record_type: str) -> set[str]:
     return {_camel(c) for c in columns} | set(columns) | ALIASES.get(record_type, set())
 
 
-def _field_counts(conn: duckdb.DuckDBPyConnection, table: Table, where: str, params: list[Any]) -> tuple[int, dict[str, int]]:
+def _field_counts(
+    conn: duckdb.DuckDBPyConnection, table: Table, where: str, params: list[Any]
+) -> tuple[int, dict[str, int]]:
     rows = conn.execute(f"SELECT count(*) FROM {table.fqn}{where}", params).fetchone()[0]
     counts = conn.execute(
         f"SELECT k, count(*) FROM (SELECT unnest(json_keys(raw)) AS k FROM {table.fqn}{where}) GROUP BY k",
@@ -300,7 +302,11 @@ def schema_drift(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) 
     base_rows, base_seen = _field_counts(conn, table, *before)
     unknown = sorted(set(seen) - known)
     # documented fields present in every earlier record that no current record carries
-    stopped = sorted(k for k, n in base_seen.items() if k in known and n == base_rows and k not in seen) if rows else []
+    stopped = (
+        sorted(k for k, n in base_seen.items() if k in known and n == base_rows and k not in seen)
+        if rows
+        else []
+    )
     problems = []
     if unknown:
         problems.append("fields the API sent that the client does not know: " + ", ".join(unknown))
@@ -322,7 +328,9 @@ def schema_drift(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) 
 # --- spend -----------------------------------------------------------------------------------
 
 
-def _events_complete_until(conn: duckdb.DuckDBPyConnection, cycle_start: datetime, until: date) -> tuple[datetime, list[date]]:
+def _events_complete_until(
+    conn: duckdb.DuckDBPyConnection, cycle_start: datetime, until: date
+) -> tuple[datetime, list[date]]:
     """Up to when the usage events of the cycle are complete in DuckDB (from its start, every
     day loaded after it ended; a day loaded while in progress counts up to its load), and the
     days of the cycle up to `until` that were never loaded."""
@@ -335,7 +343,9 @@ def _events_complete_until(conn: duckdb.DuckDBPyConnection, cycle_start: datetim
                 [cycle_start.date(), until],
             ).fetchall()
         )
-    cycle_days = [cycle_start.date() + timedelta(days=i) for i in range((until - cycle_start.date()).days + 1)]
+    cycle_days = [
+        cycle_start.date() + timedelta(days=i) for i in range((until - cycle_start.date()).days + 1)
+    ]
     complete = cycle_start
     for day in cycle_days:
         if day not in loads:
@@ -380,12 +390,17 @@ def spend_reconciliation(conn: duckdb.DuckDBPyConnection, table: Table, window: 
                 f"no spend snapshot of the cycle was taken while the usage events were complete "
                 f"(until {complete.isoformat(timespec='minutes')}); the next snapshot after a load reconciles"
             )
-        return Outcome(False, "cannot reconcile: " + why, {**metadata, "days_not_loaded": len(missing)}, dg.AssetCheckSeverity.WARN)
+        return Outcome(
+            False,
+            "cannot reconcile: " + why,
+            {**metadata, "days_not_loaded": len(missing)},
+            dg.AssetCheckSeverity.WARN,
+        )
     charged = 0.0
-    if table_exists(conn, raw.USAGE_EVENTS.fqn):
+    if table_exists(conn, tables.USAGE_EVENTS.fqn):
         charged = float(
             conn.execute(
-                f"SELECT coalesce(sum(charged_cents), 0) FROM {raw.USAGE_EVENTS.fqn} "
+                f"SELECT coalesce(sum(charged_cents), 0) FROM {tables.USAGE_EVENTS.fqn} "
                 'WHERE "timestamp" >= ? AND "timestamp" <= ?',
                 [cycle_start, snapshot_at],
             ).fetchone()[0]
@@ -444,14 +459,14 @@ SPEND = Check(
 )
 
 CHECKS_BY_TABLE: dict[str, tuple[Table, tuple[Check, ...]]] = {
-    "daily_usage": (raw.DAILY_USAGE, (UNIQUE, NON_NEGATIVE, ACCEPTED, ROW_COUNT, DRIFT)),
-    "usage_events": (raw.USAGE_EVENTS, (UNIQUE, NON_NEGATIVE, DRIFT)),
-    "ai_commits": (raw.AI_COMMITS, (UNIQUE, NON_NEGATIVE, DRIFT)),
-    "ai_changes": (raw.AI_CHANGES, (UNIQUE, NON_NEGATIVE, DRIFT)),
-    "audit_logs": (raw.AUDIT_LOGS, (UNIQUE, DRIFT)),
-    "team_members": (raw.TEAM_MEMBERS, (UNIQUE, DRIFT)),
-    "spend_snapshots": (raw.SPEND_SNAPSHOTS, (UNIQUE, DRIFT, SPEND)),
-    "repo_blocklists": (raw.REPO_BLOCKLISTS, (UNIQUE, DRIFT)),
+    "daily_usage": (tables.DAILY_USAGE, (UNIQUE, NON_NEGATIVE, ACCEPTED, ROW_COUNT, DRIFT)),
+    "usage_events": (tables.USAGE_EVENTS, (UNIQUE, NON_NEGATIVE, DRIFT)),
+    "ai_commits": (tables.AI_COMMITS, (UNIQUE, NON_NEGATIVE, DRIFT)),
+    "ai_changes": (tables.AI_CHANGES, (UNIQUE, NON_NEGATIVE, DRIFT)),
+    "audit_logs": (tables.AUDIT_LOGS, (UNIQUE, DRIFT)),
+    "team_members": (tables.TEAM_MEMBERS, (UNIQUE, DRIFT)),
+    "spend_snapshots": (tables.SPEND_SNAPSHOTS, (UNIQUE, DRIFT, SPEND)),
+    "repo_blocklists": (tables.REPO_BLOCKLISTS, (UNIQUE, DRIFT)),
 }
 
 

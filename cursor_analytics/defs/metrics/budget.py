@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 
 from cursor_analytics.defs.metrics import assets as metrics
 from cursor_analytics.ui.metadata import markdown_table
+from cursor_analytics.warehouse import metrics as sql
 
 # The limit Cursor enforces: the effective per-user limit, else the monthly limit, else a
 # non-zero hard limit override (older responses).
@@ -28,7 +29,7 @@ SELECT
     spend_cents,
     projected_cycle_spend_cents,
     projected_cycle_spend_cents - limit_dollars * 100 AS projected_overage_cents,
-    {metrics.rate("projected_cycle_spend_cents", "limit_dollars * 100")} AS projected_share_of_limit,
+    {sql.rate("projected_cycle_spend_cents", "limit_dollars * 100")} AS projected_share_of_limit,
     coalesce(projected_cycle_spend_cents > limit_dollars * 100, false) AS projected_over_limit,
     coalesce(spend_cents >= limit_dollars * 100, false) AS at_limit_now,
     cycle_start,

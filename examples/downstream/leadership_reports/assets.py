@@ -97,9 +97,7 @@ def _markdown(columns: list[str], rows: list[tuple]) -> str:
         )
     },
 )
-def weekly_cursor_report(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource
-) -> dg.MaterializeResult:
+def weekly_cursor_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Per ISO week (Monday to Sunday, UTC): Cursor adoption and cost for leadership, from
     cursor-analytics' `analytics.team_daily_metrics`.
 

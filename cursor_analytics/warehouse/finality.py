@@ -23,10 +23,9 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-import dagster as dg
 import duckdb
 
 from cursor_analytics.warehouse import Table, table_exists
@@ -136,7 +135,7 @@ def _at_least(name: str, value: float, low: float) -> None:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def parse_as_of(value: str) -> datetime:
@@ -148,22 +147,22 @@ def parse_as_of(value: str) -> datetime:
             f"run tag {AS_OF_TAG}={value!r} is not an ISO 8601 time: set it like "
             "2025-03-14T12:00:00+00:00, or remove it to use the run's start time."
         ) from None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def run_as_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> datetime:
+def run_as_of(context: Any) -> datetime:
     """The run's "now": its `cursor_analytics/as_of` tag, else the current time."""
     tag = context.run.tags.get(AS_OF_TAG)
     return parse_as_of(tag) if tag else utc_now()
 
 
 def as_of_tags(now: datetime) -> dict[str, str]:
-    return {AS_OF_TAG: now.astimezone(timezone.utc).isoformat()}
+    return {AS_OF_TAG: now.astimezone(UTC).isoformat()}
 
 
 def settles_at(day: date, settle_days: int) -> datetime:
     """When `day`'s numbers stop changing: `settle_days` whole days after the day ends (UTC)."""
-    return datetime.combine(day + timedelta(days=1 + settle_days), time(), tzinfo=timezone.utc)
+    return datetime.combine(day + timedelta(days=1 + settle_days), time(), tzinfo=UTC)
 
 
 def finality_at(day: date, when: datetime, settle_days: int) -> str:
@@ -283,9 +282,7 @@ def finality_metadata(
     return {
         "finality": summary,
         "final_days": len(days) - len(provisional),
-        "provisional_days": dg.MetadataValue.text(
-            ", ".join(d.isoformat() for d in provisional) or "none"
-        ),
+        "provisional_days": ", ".join(d.isoformat() for d in provisional) or "none",
     }
 
 

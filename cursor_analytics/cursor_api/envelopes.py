@@ -1,0 +1,157 @@
+"""The envelopes of paged responses: each endpoint wraps its records in a shape of its own (the
+list's key, a pagination block or bare totals), and one parser per shape reads it into an
+`_Envelope` the paging loop understands, refusing a missing or mistyped field with
+UnexpectedResponseError. Also the field readers the endpoints share (`_key`, `_optional_int`)
+and `_check_progress`, the guard against empty pages announcing more and repeated pages. Pure
+functions over parsed JSON: no HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UnexpectedResponseError
+from .records import to_int
+
+
+@dataclass
+class _Envelope:
+    items: list[Any]
+    list_key: str
+    has_next: bool
+    page: int | None = None
+    total_pages: int | None = None
+    total_count: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _key(data: Any, key: str, path: str, kind: type) -> Any:
+    """data[key], which must exist and be of `kind`."""
+    if not isinstance(data, dict):
+        raise UnexpectedResponseError(
+            f"expected a JSON object with {key!r}, got {type(data).__name__}", endpoint=path
+        )
+    if key not in data:
+        raise UnexpectedResponseError(f"the response has no {key!r}", endpoint=path)
+    value = data[key]
+    if kind is int:
+        try:
+            value = to_int(value)
+        except (ValueError, TypeError):
+            value = None
+        if value is None:
+            raise UnexpectedResponseError(f"{key!r} is not a whole number", endpoint=path)
+        return value
+    if not isinstance(value, kind):
+        raise UnexpectedResponseError(
+            f"{key!r} should be a {kind.__name__}, got {type(data[key]).__name__}", endpoint=path
+        )
+    return value
+
+
+def _optional_int(data: Any, key: str, path: str) -> int | None:
+    if not isinstance(data, dict) or data.get(key) is None:
+        return None
+    return _key(data, key, path, int)
+
+
+def _optional_dict(data: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise UnexpectedResponseError(f"{key!r} should be an object", endpoint=path)
+    return value
+
+
+def _bool_field(data: dict[str, Any], key: str, path: str) -> bool | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise UnexpectedResponseError(f"{key!r} should be true or false", endpoint=path)
+    return value
+
+
+def _daily_envelope(data: Any, path: str) -> _Envelope:
+    items = _key(data, "data", path, list)
+    pagination = _optional_dict(data, "pagination", path) or {}
+    has_next = bool(_bool_field(pagination, "hasNextPage", path))
+    return _Envelope(
+        items,
+        "data",
+        has_next,
+        page=_optional_int(pagination, "page", path) if pagination else None,
+        total_pages=_optional_int(pagination, "totalPages", path),
+        extra={"period": data.get("period")},
+    )
+
+
+def _usage_envelope(data: Any, path: str) -> _Envelope:
+    items = _key(data, "usageEvents", path, list)
+    total = _optional_int(data, "totalUsageEventsCount", path)
+    pagination = _optional_dict(data, "pagination", path)
+    if pagination is not None and "hasNextPage" in pagination:
+        has_next = bool(_bool_field(pagination, "hasNextPage", path))
+    elif total is not None:  # no pagination block: fall back on the total
+        has_next = False
+    else:
+        raise UnexpectedResponseError(
+            "the response has neither 'pagination.hasNextPage' nor 'totalUsageEventsCount'",
+            endpoint=path,
+        )
+    pagination = pagination or {}
+    return _Envelope(
+        items,
+        "usageEvents",
+        has_next,
+        page=_optional_int(pagination, "currentPage", path),
+        total_pages=_optional_int(pagination, "numPages", path),
+        total_count=total,
+        extra={"period": data.get("period")},
+    )
+
+
+def _ai_code_envelope(data: Any, path: str) -> _Envelope:
+    items = _key(data, "items", path, list)
+    total = _key(data, "totalCount", path, int)
+    page = _optional_int(data, "page", path)
+    page_size = _optional_int(data, "pageSize", path)
+    if page_size is None or page_size < 1:
+        raise UnexpectedResponseError("'pageSize' is missing or not positive", endpoint=path)
+    current = page if page is not None else 1
+    return _Envelope(
+        items,
+        "items",
+        current * page_size < total,
+        page=page,
+        total_pages=max(1, math.ceil(total / page_size)),
+        total_count=total,
+    )
+
+
+def _audit_envelope(data: Any, path: str) -> _Envelope:
+    items = _key(data, "events", path, list)
+    pagination = _key(data, "pagination", path, dict)
+    return _Envelope(
+        items,
+        "events",
+        bool(_bool_field(pagination, "hasNextPage", path)),
+        page=_optional_int(pagination, "page", path),
+        total_pages=_optional_int(pagination, "totalPages", path),
+        total_count=_optional_int(pagination, "totalCount", path),
+    )
+
+
+def _check_progress(path: str, page: int, items: list[Any], previous: str | None, more: bool) -> str:
+    """Refuse an empty page that announces more, and a page identical to the one before."""
+    if more and not items:
+        raise UnexpectedResponseError(f"page {page} is empty but announces more pages", endpoint=path)
+    fingerprint = hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest()
+    if items and fingerprint == previous:
+        raise UnexpectedResponseError(f"page {page} repeats page {page - 1}", endpoint=path)
+    return fingerprint

@@ -1,0 +1,485 @@
+"""The one request path of the client and its one paging loop. `Transport` owns the httpx.Client
+and the API key (held in a `_Secret`, redacted from reprs and server messages); `Transport.call`
+sends every request through the key check, per-endpoint pacing, the retry policy, ETags where
+asked for, decoding (JSON, or CSV spooled to a temporary file) and the mapping of HTTP errors to
+CursorApiError, counting what it does in `RequestStats`. `Transport.pages` is the paging loop of
+envelope-paged reads: it fetches page after page of one date chunk and yields `Page`s, guarding
+against servers that repeat, skip or lose pages. Knows no endpoint: `CursorClient` composes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import IO, Any, Literal
+from urllib.parse import urlencode
+
+import httpx
+
+from .envelopes import _check_progress, _Envelope
+from .errors import (
+    BadRequestError,
+    CursorApiError,
+    CursorConnectionError,
+    InsufficientAccessError,
+    InvalidCredentialsError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    UnexpectedResponseError,
+)
+from .etag import MAX_CACHED_BODY_CHARS, EtagCache
+from .pacing import Pacer
+from .records import normalise_all
+from .retry import RetryPolicy, parse_retry_after
+
+logger = logging.getLogger("cursor_analytics.cursor_api")
+
+DEFAULT_BASE_URL = "https://api.cursor.com"
+KEY_PREFIXES = ("crsr_", "key_")
+
+
+@dataclass
+class Page:
+    """One response's worth of normalised records."""
+
+    endpoint: str
+    records: list[dict[str, Any]]
+    page: int
+    total_pages: int | None
+    total_count: int | None
+    window: tuple[date, date]
+    not_modified: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RequestStats:
+    """What the client did: HTTP attempts per endpoint path, pages read, retries, 304s, and the
+    seconds spent waiting for the client-side rate limiter."""
+
+    requests: Counter = field(default_factory=Counter)
+    pages: int = 0
+    retries: int = 0
+    not_modified: int = 0
+    rate_limit_waits_seconds: float = 0.0
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+
+class _Secret:
+    """Holds the API key; shows as <redacted> in any repr, str or vars() dump."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+
+@dataclass
+class _Reply:
+    status_code: int
+    data: Any = None  # parsed JSON (None for 204 and CSV)
+    csv_file: IO[str] | None = None
+    not_modified: bool = False
+
+
+# ------------------------------------------------------------------ configuration
+
+
+def _check_base_url(base_url: str) -> str:
+    url = str(base_url).strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
+    return url
+
+
+# ------------------------------------------------------------------ the transport
+
+
+class Transport:
+    """Sends requests to one Cursor API base URL with one key (Basic auth: the key as username,
+    empty password); see the module docstring for what every request goes through.
+
+    Thread-safe: pacing, statistics and the default ETag cache are guarded by locks, and
+    httpx.Client may be shared between threads.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str,
+        *,
+        timeout: float | httpx.Timeout,
+        rate_limits: Mapping[str, int],
+        rate_limit_window_seconds: float,
+        max_attempts: int,
+        backoff_base_seconds: float,
+        etag_cache: MutableMapping[str, dict[str, Any]] | None,
+        max_days_per_request: int,
+        http_transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        """`rate_limits` {} = no pacing; `max_days_per_request` only words the hint of a 400
+        that complains about the date range."""
+        key = api_key.strip() if isinstance(api_key, str) else ""
+        self._api_key = _Secret(key)
+        self.key_ok = bool(key) and key.startswith(KEY_PREFIXES) and len(key) > 5
+        self._key_fingerprint = hashlib.sha256(key.encode()).hexdigest()[:12]
+
+        self.base_url = _check_base_url(base_url)
+        self.max_days_per_request = max_days_per_request
+        if not rate_limit_window_seconds > 0:
+            raise ValueError(f"rate_limit_window_seconds must be positive, got {rate_limit_window_seconds!r}")
+        # {} = no pacing (e.g. a simulator without limits, or a proxy that paces for us)
+        self._pacer = Pacer(rate_limits, float(rate_limit_window_seconds)) if rate_limits else None
+        self.stats = RequestStats()
+        self._stats_lock = threading.Lock()
+        self.retry = RetryPolicy(max_attempts, backoff_base_seconds, on_retry=self._on_retry)
+        self.etag_cache: MutableMapping[str, dict[str, Any]] = (
+            EtagCache() if etag_cache is None else etag_cache
+        )
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            auth=httpx.BasicAuth(key, ""),
+            timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+            transport=http_transport,
+            headers={"Accept": "application/json", "User-Agent": "cursor-analytics"},
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self.base_url!r}, api_key=<redacted>)"
+
+    def __getstate__(self) -> None:
+        raise TypeError("Transport cannot be pickled (it holds a connection pool and a key)")
+
+    # ------------------------------------------------------------ paging
+
+    def pages(
+        self,
+        path: str,
+        record_type: str,
+        window: tuple[date, date],
+        fetch: Callable[[int], _Reply],
+        read_envelope: Callable[[Any, str], _Envelope],
+    ) -> Iterator[Page]:
+        """Page through one chunk, guarding against servers that repeat pages, send empty pages
+        while announcing more, or lose records (seen != the announced total)."""
+        page = 1
+        seen = 0
+        previous: str | None = None
+        first_total: int | None = None
+        while True:
+            reply = fetch(page)
+            env = read_envelope(reply.data, path)
+            if page == 1:
+                first_total = env.total_count
+            elif env.total_count != first_total:
+                raise UnexpectedResponseError(
+                    f"the record count changed while paging ({first_total} on page 1, "
+                    f"{env.total_count} on page {page}): new data arrived and shifted the "
+                    "pages, so records could be repeated or lost; retry the read",
+                    endpoint=path,
+                )
+            if env.page is not None and env.page != page:
+                raise UnexpectedResponseError(
+                    f"asked for page {page} but the server answered page {env.page}", endpoint=path
+                )
+            more = env.has_next
+            if more and env.total_pages is not None and page >= env.total_pages:
+                raise UnexpectedResponseError(
+                    f"page {page} of {env.total_pages} announces a next page", endpoint=path
+                )
+            previous = _check_progress(path, page, env.items, previous, more)
+            if (
+                not more
+                and env.total_pages is not None
+                and (page < env.total_pages or (page > 1 and not env.items))
+            ):
+                raise UnexpectedResponseError(
+                    f"page {page} is {'empty' if not env.items else 'the last'} but "
+                    f"{env.total_pages} pages were announced: the read would stop short; "
+                    "retry the read",
+                    endpoint=path,
+                )
+            records = normalise_all(record_type, env.items, endpoint=path, key=env.list_key)
+            seen += len(records)
+            if env.total_count is not None and seen > env.total_count:
+                raise UnexpectedResponseError(
+                    f"{seen} records read by page {page}, more than the {env.total_count} "
+                    "announced: the server repeats records across pages",
+                    endpoint=path,
+                )
+            self.count_page()
+            yield Page(
+                endpoint=path,
+                records=records,
+                page=page,
+                total_pages=env.total_pages,
+                total_count=env.total_count,
+                window=window,
+                not_modified=reply.not_modified,
+                extra=env.extra,
+            )
+            if not more:
+                if env.total_count is not None and seen != env.total_count:
+                    raise UnexpectedResponseError(
+                        f"read {seen} records over {page} page(s) but the server announced "
+                        f"{env.total_count} (the data changed while paging, or pages were lost): "
+                        "retry the read",
+                        endpoint=path,
+                    )
+                return
+            page += 1
+
+    # ------------------------------------------------------------ HTTP
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        etag: bool = False,
+        expect: Literal["json", "csv", "none"] = "json",
+    ) -> _Reply:
+        endpoint = f"{method} {path}"
+        if not self.key_ok:
+            raise InvalidCredentialsError(
+                "the API key does not start with crsr_ or key_; no request was sent",
+                endpoint=endpoint,
+            )
+        cache_key = self._cache_key(path, params) if etag else None
+
+        def attempt() -> _Reply:
+            return self._attempt(method, path, endpoint, params, json_body, cache_key, expect)
+
+        return self.retry.call(attempt)
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        params: dict[str, Any] | None,
+        json_body: Any,
+        cache_key: str | None,
+        expect: str,
+    ) -> _Reply:
+        cached = self.etag_cache.get(cache_key) if cache_key else None
+        headers = {"If-None-Match": cached["etag"]} if cached else {}
+        if expect == "csv":
+            headers["Accept"] = "text/csv"
+        limiter = self._pacer.limiter(path) if self._pacer else None
+        if limiter is not None:
+            waited = limiter.acquire()
+            if waited:
+                logger.debug("%s paced: waited %.2f s for the rate limit", endpoint, waited)
+                with self._stats_lock:
+                    self.stats.rate_limit_waits_seconds += waited
+        with self._stats_lock:
+            self.stats.requests[path] += 1
+        started = time.monotonic()
+        spool: IO[str] | None = None
+        try:
+            request = self._http.build_request(method, path, params=params, json=json_body, headers=headers)
+            response = self._http.send(request, stream=True)
+            try:
+                if expect == "csv" and response.status_code == 200:
+                    spool = tempfile.SpooledTemporaryFile(
+                        max_size=8 * 1024 * 1024, mode="w+", encoding="utf-8", newline=""
+                    )
+                    for chunk in response.iter_text():
+                        spool.write(chunk)
+                else:
+                    response.read()
+            finally:
+                response.close()
+        except httpx.UnsupportedProtocol as exc:
+            _close(spool)
+            raise CursorConnectionError(
+                f"the base URL {self.base_url!r} is not an http(s) URL",
+                endpoint=endpoint,
+                retryable=False,
+                hint="Set base_url to https://api.cursor.com",
+            ) from exc
+        except httpx.TimeoutException as exc:
+            _close(spool)
+            raise CursorConnectionError(
+                f"no answer within the timeout ({type(exc).__name__})",
+                endpoint=endpoint,
+                hint="Check the network, or raise the timeout",
+            ) from exc
+        except httpx.TransportError as exc:
+            _close(spool)
+            raise CursorConnectionError(
+                f"the connection failed or was dropped ({type(exc).__name__})", endpoint=endpoint
+            ) from exc
+        except httpx.DecodingError as exc:
+            _close(spool)
+            raise UnexpectedResponseError(
+                "the response body could not be decoded", endpoint=endpoint, retryable=True
+            ) from exc
+        except httpx.HTTPError as exc:
+            _close(spool)
+            raise CursorConnectionError(
+                f"the request failed ({type(exc).__name__})", endpoint=endpoint, retryable=False
+            ) from exc
+
+        status = response.status_code
+        logger.debug("%s -> %d in %.3f s", endpoint, status, time.monotonic() - started)
+
+        if status == 304 and cached is None:
+            raise UnexpectedResponseError(
+                "304 Not Modified to a request that was not conditional",
+                endpoint=endpoint,
+                status_code=status,
+            )
+        if status == 304:
+            if limiter is not None:
+                limiter.refund()  # a 304 does not count against Cursor's rate limit
+            with self._stats_lock:
+                self.stats.not_modified += 1
+            return self._decode(cached["body"], status, endpoint, expect, not_modified=True)
+        if 200 <= status < 300:
+            if cache_key and response.headers.get("ETag"):
+                body_text = self._spooled_text(spool) if expect == "csv" else response.text
+                if body_text is not None:
+                    self.etag_cache[cache_key] = {
+                        "etag": response.headers["ETag"],
+                        "body": body_text,
+                    }
+            if expect == "csv":
+                assert spool is not None
+                spool.seek(0)
+                return _Reply(status, csv_file=spool)
+            if expect == "none" or status == 204 or not response.content.strip():
+                if expect == "json":
+                    raise UnexpectedResponseError(
+                        f"HTTP {status} with an empty body", endpoint=endpoint, retryable=True
+                    )
+                return _Reply(status)
+            return self._decode(response.text, status, endpoint, expect)
+        raise self._error(response, endpoint, method)
+
+    def _decode(
+        self, text: str, status: int, endpoint: str, expect: str, not_modified: bool = False
+    ) -> _Reply:
+        if expect == "csv":
+            spool = tempfile.SpooledTemporaryFile(
+                max_size=8 * 1024 * 1024, mode="w+", encoding="utf-8", newline=""
+            )
+            spool.write(text)
+            spool.seek(0)
+            return _Reply(status, csv_file=spool, not_modified=not_modified)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UnexpectedResponseError(
+                f"the body is cut off or not JSON ({exc.msg} at character {exc.pos} of {len(text)})",
+                endpoint=endpoint,
+                status_code=status,
+                retryable=True,
+            ) from None
+        return _Reply(status, data=data, not_modified=not_modified)
+
+    @staticmethod
+    def _spooled_text(spool: IO[str] | None) -> str | None:
+        if spool is None:
+            return None
+        size = spool.tell()
+        if size > MAX_CACHED_BODY_CHARS:
+            return None
+        spool.seek(0)
+        text = spool.read()
+        return text
+
+    def _error(self, response: httpx.Response, endpoint: str, method: str) -> CursorApiError:
+        status = response.status_code
+        body: Any = None
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            body = None
+        if isinstance(body, dict):
+            said = body.get("message") or body.get("error") or body.get("code")
+            server_message = self.redact(str(said)) if said else None
+        else:
+            text = response.text.strip()
+            server_message = self.redact(text[:200]) if text else None
+        common = {"endpoint": endpoint, "status_code": status, "server_message": server_message}
+        is_write = method != "GET" and not endpoint.endswith(
+            ("/daily-usage-data", "/filtered-usage-events", "/spend")
+        )
+        if status == 401 and isinstance(body, dict) and body.get("code") == "error":
+            return InsufficientAccessError("the team's plan does not include this endpoint", **common)
+        if status == 401:
+            return InvalidCredentialsError("the API key was rejected", **common)
+        if status == 403:
+            hint = "Writes need an admin API key: ask a team admin for one" if is_write else None
+            return InsufficientAccessError("the key may not read this endpoint", hint=hint, **common)
+        if status == 400:
+            text = (server_message or "").lower()
+            hint = None
+            if "range" in text or "days" in text:
+                hint = (
+                    f"Lower max_days_per_request (now {self.max_days_per_request}) to the "
+                    "range the server allows (30 in the current docs)"
+                )
+            return BadRequestError("the server rejected the request", hint=hint, **common)
+        if status == 404:
+            return NotFoundError("not found", **common)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == 429:
+            return RateLimitError("rate limited", retry_after=retry_after, **common)
+        if status >= 500:
+            return ServerError("the server failed", retry_after=retry_after, **common)
+        if 300 <= status < 400:
+            return UnexpectedResponseError(
+                f"unexpected redirect to {response.headers.get('Location')!r}",
+                **common,
+                hint="Set base_url to the API's address (https://api.cursor.com)",
+            )
+        return CursorApiError(f"unexpected HTTP status {status}", **common)
+
+    # ------------------------------------------------------------ helpers
+
+    def redact(self, text: str) -> str:
+        key = self._api_key.value
+        return text.replace(key, "<redacted>") if key else text
+
+    def _cache_key(self, path: str, params: Mapping[str, Any] | None) -> str:
+        query = urlencode(sorted((params or {}).items()))
+        return f"{self._key_fingerprint} {self.base_url}{path}?{query}"
+
+    def count_page(self) -> None:
+        with self._stats_lock:
+            self.stats.pages += 1
+
+    def _on_retry(self, exc: CursorApiError, wait: float) -> None:
+        with self._stats_lock:
+            self.stats.retries += 1
+
+
+def _close(spool: IO[str] | None) -> None:
+    if spool is not None:
+        spool.close()

@@ -1,0 +1,347 @@
+"""The metric tables' SQL, run inside DuckDB (no Dagster here: the assets in
+`defs/metrics` run these statements and describe them in the UI).
+
+Ratios are computed from summed totals, never by averaging daily ratios, and a 0/0 ratio is
+NULL (never 0 or 100%). Partitioned statements take `$start` and `$end` (inclusive UTC days).
+"""
+
+from __future__ import annotations
+
+
+def rate(numerator: str, denominator: str) -> str:
+    """SQL for a ratio of sums: NULL when the denominator is 0."""
+    return f"CAST({numerator} AS DOUBLE) / NULLIF({denominator}, 0)"
+
+
+def _trailing(column: str, days: int) -> str:
+    return f"sum(t.{column}) FILTER (WHERE t.day > d.day - {days})"
+
+
+USER_DAILY_SQL = f"""
+WITH usage AS (
+    SELECT
+        day,
+        lower(email) AS email,
+        max(user_id) AS user_id,
+        bool_or(is_active) AS is_active,
+        sum(chat_requests) AS chat_requests,
+        sum(composer_requests) AS composer_requests,
+        sum(agent_requests) AS agent_requests,
+        sum(cmdk_usages) AS cmdk_usages,
+        sum(bugbot_usages) AS bugbot_usages,
+        sum(total_tabs_shown) AS tabs_shown,
+        sum(total_tabs_accepted) AS tabs_accepted,
+        sum(total_accepts) AS accepts,
+        sum(total_rejects) AS rejects,
+        sum(accepted_lines_added) AS accepted_lines_added,
+        sum(total_lines_added) AS total_lines_added,
+        max(most_used_model) AS most_used_model
+    FROM raw.daily_usage
+    WHERE day BETWEEN $start AND $end AND email IS NOT NULL
+    GROUP BY ALL
+),
+spend AS (
+    SELECT
+        day,
+        lower(user_email) AS email,
+        count(*) AS usage_events,
+        sum(charged_cents) AS charged_cents,
+        sum(requests_costs) AS requests_costs,
+        sum(input_tokens) AS input_tokens,
+        sum(output_tokens) AS output_tokens,
+        sum(cache_write_tokens) AS cache_write_tokens,
+        sum(cache_read_tokens) AS cache_read_tokens
+    FROM raw.usage_events
+    WHERE day BETWEEN $start AND $end AND user_email IS NOT NULL
+    GROUP BY ALL
+)
+SELECT
+    coalesce(u.day, s.day) AS day,
+    coalesce(u.email, s.email) AS email,
+    u.user_id,
+    coalesce(u.is_active, s.usage_events > 0) AS is_active,
+    coalesce(u.chat_requests, 0) AS chat_requests,
+    coalesce(u.composer_requests, 0) AS composer_requests,
+    coalesce(u.agent_requests, 0) AS agent_requests,
+    coalesce(u.cmdk_usages, 0) AS cmdk_usages,
+    coalesce(u.bugbot_usages, 0) AS bugbot_usages,
+    coalesce(u.tabs_shown, 0) AS tabs_shown,
+    coalesce(u.tabs_accepted, 0) AS tabs_accepted,
+    coalesce(u.accepts, 0) AS accepts,
+    coalesce(u.rejects, 0) AS rejects,
+    coalesce(u.accepted_lines_added, 0) AS accepted_lines_added,
+    coalesce(u.total_lines_added, 0) AS total_lines_added,
+    {rate("u.tabs_accepted", "u.tabs_shown")} AS tab_acceptance_rate,
+    {rate("u.accepts", "u.accepts + u.rejects")} AS suggestion_acceptance_rate,
+    {rate("u.accepted_lines_added", "u.total_lines_added")} AS line_acceptance_rate,
+    u.most_used_model,
+    coalesce(s.usage_events, 0) AS usage_events,
+    coalesce(s.charged_cents, 0) AS charged_cents,
+    coalesce(s.requests_costs, 0) AS requests_costs,
+    coalesce(s.input_tokens, 0) AS input_tokens,
+    coalesce(s.output_tokens, 0) AS output_tokens,
+    coalesce(s.cache_write_tokens, 0) AS cache_write_tokens,
+    coalesce(s.cache_read_tokens, 0) AS cache_read_tokens
+FROM usage u
+FULL OUTER JOIN spend s ON u.day = s.day AND u.email = s.email
+"""
+
+
+USER_DAILY_HEADLINE_SQL = """
+SELECT
+    count(DISTINCT email) FILTER (WHERE is_active) AS active_users,
+    count(DISTINCT email) AS reporting_users
+FROM analytics.user_daily_metrics
+WHERE day BETWEEN $start AND $end
+"""
+
+
+TEAM_DAILY_SQL = f"""
+SELECT
+    day,
+    count(*) FILTER (WHERE is_active) AS active_users,
+    count(*) AS reporting_users,
+    sum(tabs_shown) AS tabs_shown,
+    sum(tabs_accepted) AS tabs_accepted,
+    sum(accepts) AS accepts,
+    sum(rejects) AS rejects,
+    sum(accepted_lines_added) AS accepted_lines_added,
+    sum(total_lines_added) AS total_lines_added,
+    {rate("sum(tabs_accepted)", "sum(tabs_shown)")} AS tab_acceptance_rate,
+    {rate("sum(accepts)", "sum(accepts) + sum(rejects)")} AS suggestion_acceptance_rate,
+    {rate("sum(accepted_lines_added)", "sum(total_lines_added)")} AS line_acceptance_rate,
+    sum(chat_requests) AS chat_requests,
+    sum(composer_requests) AS composer_requests,
+    sum(agent_requests) AS agent_requests,
+    sum(cmdk_usages) AS cmdk_usages,
+    sum(bugbot_usages) AS bugbot_usages,
+    sum(usage_events) AS usage_events,
+    sum(charged_cents) AS charged_cents,
+    sum(requests_costs) AS requests_costs,
+    {rate("sum(charged_cents)", "count(*) FILTER (WHERE is_active)")} AS spend_per_active_user_cents
+FROM analytics.user_daily_metrics
+WHERE day BETWEEN $start AND $end
+GROUP BY day
+"""
+
+
+TEAM_WINDOW_HEADLINE_SQL = f"""
+SELECT
+    max(active_users) AS peak_active_users,
+    {rate("sum(tabs_accepted)", "sum(tabs_shown)")} AS tab_acceptance_rate,
+    {rate("sum(accepts)", "sum(accepts) + sum(rejects)")} AS suggestion_acceptance_rate,
+    {rate("sum(accepted_lines_added)", "sum(total_lines_added)")} AS line_acceptance_rate,
+    {rate("sum(charged_cents)", "sum(active_users)")} AS spend_per_active_user_cents
+FROM analytics.team_daily_metrics
+WHERE day BETWEEN $start AND $end
+"""
+
+
+ROLLING_SQL = f"""
+WITH days AS (
+    SELECT CAST(unnest(generate_series(CAST($start AS DATE), CAST($end AS DATE), INTERVAL 1 DAY)) AS DATE) AS day
+),
+team AS (
+    SELECT
+        d.day,
+        {rate(_trailing("tabs_accepted", 7), _trailing("tabs_shown", 7))} AS tab_acceptance_rate_7d,
+        {rate(_trailing("tabs_accepted", 28), _trailing("tabs_shown", 28))} AS tab_acceptance_rate_28d,
+        {rate(_trailing("accepts", 7), f"{_trailing('accepts', 7)} + {_trailing('rejects', 7)}")} AS suggestion_acceptance_rate_7d,
+        {rate(_trailing("accepts", 28), f"{_trailing('accepts', 28)} + {_trailing('rejects', 28)}")} AS suggestion_acceptance_rate_28d,
+        {rate(_trailing("accepted_lines_added", 7), _trailing("total_lines_added", 7))} AS line_acceptance_rate_7d,
+        {rate(_trailing("accepted_lines_added", 28), _trailing("total_lines_added", 28))} AS line_acceptance_rate_28d,
+        coalesce({_trailing("charged_cents", 7)}, 0) AS charged_cents_7d,
+        coalesce({_trailing("charged_cents", 28)}, 0) AS charged_cents_28d
+    FROM days d
+    LEFT JOIN analytics.team_daily_metrics t ON t.day BETWEEN d.day - 27 AND d.day
+    GROUP BY d.day
+),
+users AS (
+    SELECT
+        d.day,
+        count(DISTINCT u.email) FILTER (WHERE u.is_active AND u.day > d.day - 7) AS active_users_7d,
+        count(DISTINCT u.email) FILTER (WHERE u.is_active) AS active_users_28d
+    FROM days d
+    LEFT JOIN analytics.user_daily_metrics u ON u.day BETWEEN d.day - 27 AND d.day
+    GROUP BY d.day
+)
+SELECT team.*, users.active_users_7d, users.active_users_28d
+FROM team JOIN users USING (day)
+"""
+
+
+ROLLING_HEADLINE_SQL = """
+SELECT
+    tab_acceptance_rate_7d,
+    tab_acceptance_rate_28d,
+    suggestion_acceptance_rate_28d,
+    line_acceptance_rate_28d,
+    active_users_7d,
+    active_users_28d,
+    charged_cents_28d
+FROM analytics.team_rolling_metrics
+WHERE day BETWEEN $start AND $end
+ORDER BY day DESC
+LIMIT 1
+"""
+
+
+AI_SHARE_SQL = f"""
+WITH commits AS (
+    SELECT *
+    FROM raw.ai_commits
+    WHERE day BETWEEN $start AND $end
+    QUALIFY row_number() OVER (
+        PARTITION BY day, commit_hash, repo_name ORDER BY created_at DESC NULLS LAST
+    ) = 1
+)
+SELECT
+    day,
+    lower(user_email) AS email,
+    repo_name,
+    count(*) AS commits,
+    sum(coalesce(tab_lines_added, 0) + coalesce(composer_lines_added, 0)) AS ai_lines_added,
+    sum(coalesce(total_lines_added, 0)) AS total_lines_added,
+    {rate("sum(coalesce(tab_lines_added, 0) + coalesce(composer_lines_added, 0))", "sum(coalesce(total_lines_added, 0))")} AS ai_share,
+    sum(coalesce(tab_lines_added, 0) + coalesce(composer_lines_added, 0)) FILTER (WHERE is_primary_branch) AS primary_ai_lines_added,
+    sum(coalesce(total_lines_added, 0)) FILTER (WHERE is_primary_branch) AS primary_total_lines_added,
+    {rate("sum(coalesce(tab_lines_added, 0) + coalesce(composer_lines_added, 0)) FILTER (WHERE is_primary_branch)", "sum(coalesce(total_lines_added, 0)) FILTER (WHERE is_primary_branch)")} AS primary_ai_share
+FROM commits
+GROUP BY ALL
+"""
+
+
+AI_SHARE_HEADLINE_SQL = f"""
+SELECT
+    {rate("sum(ai_lines_added)", "sum(total_lines_added)")} AS ai_share,
+    {rate("sum(primary_ai_lines_added)", "sum(primary_total_lines_added)")} AS primary_ai_share
+FROM analytics.ai_code_share_daily
+WHERE day BETWEEN $start AND $end
+"""
+
+
+MODEL_USAGE_SQL = f"""
+SELECT
+    day,
+    coalesce(model, 'unknown') AS model,
+    count(*) AS requests,
+    sum(requests_costs) AS requests_costs,
+    sum(charged_cents) AS charged_cents,
+    sum(total_cents) AS token_cost_cents,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(cache_write_tokens) AS cache_write_tokens,
+    sum(cache_read_tokens) AS cache_read_tokens,
+    count(DISTINCT lower(user_email)) AS users,
+    {rate("count(*)", "sum(count(*)) OVER (PARTITION BY day)")} AS request_share
+FROM raw.usage_events
+WHERE day BETWEEN $start AND $end
+GROUP BY 1, 2
+"""
+
+
+MODEL_USAGE_HEADLINE_SQL = f"""
+WITH models AS (
+    SELECT model, sum(requests) AS requests
+    FROM analytics.model_usage_daily
+    WHERE day BETWEEN $start AND $end
+    GROUP BY model
+)
+SELECT
+    count(*) AS models,
+    sum(requests) AS requests,
+    arg_max(model, requests) AS top_model,
+    {rate("max(requests)", "sum(requests)")} AS top_model_request_share
+FROM models
+"""
+
+
+SPEND_PER_USER_SQL = f"""
+WITH latest AS (
+    SELECT * FROM raw.spend_snapshots
+    WHERE snapshot_at = (SELECT max(snapshot_at) FROM raw.spend_snapshots)
+),
+cycle AS (
+    SELECT
+        max(subscription_cycle_start) AS cycle_start,
+        max(subscription_cycle_start) + INTERVAL 1 MONTH AS cycle_end,
+        max(snapshot_at) AS snapshot_at
+    FROM latest
+),
+events AS (
+    SELECT lower(e.user_email) AS email, sum(e.charged_cents) AS cycle_charged_cents, count(*) AS cycle_usage_events
+    FROM raw.usage_events e, cycle c
+    WHERE e."timestamp" >= c.cycle_start AND e."timestamp" <= c.snapshot_at
+    GROUP BY 1
+),
+lines AS (
+    SELECT lower(d.email) AS email, sum(d.accepted_lines_added) AS cycle_accepted_lines_added
+    FROM raw.daily_usage d, cycle c
+    WHERE d.day >= CAST(c.cycle_start AS DATE) AND d.day <= CAST(c.snapshot_at AS DATE)
+    GROUP BY 1
+)
+SELECT
+    lower(s.email) AS email,
+    s.name,
+    s.role,
+    s.user_id,
+    c.cycle_start,
+    c.cycle_end,
+    c.snapshot_at,
+    s.spend_cents,
+    s.overall_spend_cents,
+    s.monthly_limit_dollars,
+    s.hard_limit_override_dollars,
+    s.effective_per_user_limit_dollars,
+    coalesce(e.cycle_charged_cents, 0) AS cycle_charged_cents,
+    coalesce(e.cycle_usage_events, 0) AS cycle_usage_events,
+    coalesce(l.cycle_accepted_lines_added, 0) AS cycle_accepted_lines_added,
+    {rate("coalesce(s.overall_spend_cents, s.spend_cents)", "l.cycle_accepted_lines_added")} AS cost_per_accepted_line_cents,
+    s.spend_cents * epoch(c.cycle_end - c.cycle_start) / NULLIF(epoch(c.snapshot_at - c.cycle_start), 0) AS projected_cycle_spend_cents
+FROM latest s, cycle c
+LEFT JOIN events e ON e.email = lower(s.email)
+LEFT JOIN lines l ON l.email = lower(s.email)
+"""
+
+
+SEAT_UTILIZATION_SQL = """
+WITH members AS (
+    SELECT * FROM raw.team_members
+    WHERE snapshot_at = (SELECT max(snapshot_at) FROM raw.team_members)
+      AND NOT coalesce(is_removed, false)
+),
+as_of AS (SELECT max(day) AS as_of_day FROM raw.daily_usage),
+activity AS (
+    SELECT
+        lower(d.email) AS email,
+        max(d.day) FILTER (WHERE d.is_active) AS last_active_day,
+        count(DISTINCT d.day) FILTER (WHERE d.is_active AND d.day > a.as_of_day - 7) AS active_days_7d,
+        count(DISTINCT d.day) FILTER (WHERE d.is_active AND d.day > a.as_of_day - 28) AS active_days_28d
+    FROM raw.daily_usage d, as_of a
+    GROUP BY 1
+)
+SELECT
+    lower(m.email) AS email,
+    m.name,
+    m.role,
+    m.user_id,
+    a.as_of_day,
+    act.last_active_day,
+    coalesce(act.active_days_7d, 0) AS active_days_7d,
+    coalesce(act.active_days_28d, 0) AS active_days_28d,
+    coalesce(act.active_days_7d, 0) = 0 AS idle_7d,
+    coalesce(act.active_days_28d, 0) = 0 AS idle_28d
+FROM members m, as_of a
+LEFT JOIN activity act ON act.email = lower(m.email)
+"""
+
+
+SEAT_HEADLINE_SQL = f"""
+SELECT
+    count(*) AS seats,
+    count(*) FILTER (WHERE NOT idle_7d) AS active_users_7d,
+    count(*) FILTER (WHERE NOT idle_28d) AS active_users_28d,
+    {rate("count(*) FILTER (WHERE NOT idle_7d)", "count(*)")} AS seat_utilization_7d,
+    {rate("count(*) FILTER (WHERE NOT idle_28d)", "count(*)")} AS seat_utilization_28d
+FROM analytics.seat_utilization
+"""
