@@ -27,8 +27,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import backfill_window, dagster_home, int_list, main, median, range_tags, utc_today
+from bench.common import backfill_window, dagster_home, int_list, main, median, utc_today
 from bench.sim_server import SimProcess
+from cursor_analytics.cursor_api import days_in
+from cursor_analytics.defs.partitions import range_tags
 
 NAME = "backfill"
 CHUNK_DAYS = 30  # the client's max_days_per_request (current docs)
@@ -60,7 +62,7 @@ def request_floor(
     for path, (_, dataset, page_size, _) in ENDPOINTS.items():
         items = requests = peer = 0
         for lo, hi in chunks(start, end):
-            days = [lo + timedelta(days=i) for i in range((hi - lo).days + 1)]
+            days = days_in(lo, hi)
             if dataset is None:  # daily usage pages over users, not rows
                 items += sum(truth[d]["daily_usage"]["rows"] for d in days)
                 requests += max(1, math.ceil(users / page_size))

@@ -123,13 +123,6 @@ def resources(sim: Any, db_path: Path, **cursor_api: Any) -> dict[str, Any]:
     }
 
 
-def range_tags(start: date, end: date) -> dict[str, str]:
-    return {
-        "dagster/asset_partition_range_start": start.isoformat(),
-        "dagster/asset_partition_range_end": end.isoformat(),
-    }
-
-
 def int_list(text: str) -> list[int]:
     return [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
 

@@ -24,7 +24,8 @@ from typing import Any
 
 import duckdb
 
-from bench.common import backfill_window, main, median, range_tags, utc_today
+from bench.common import backfill_window, main, median, utc_today
+from cursor_analytics.defs.partitions import range_tags
 from cursor_analytics.warehouse import tables
 
 NAME = "metrics_scale"

@@ -11,6 +11,7 @@ import duckdb
 
 from cursor_analytics.definitions import defs
 from cursor_analytics.defs.jobs import daily_assets, snapshot_assets
+from cursor_analytics.defs.partitions import range_tags
 from cursor_analytics.defs.resources import CursorApiResource, WarehouseResource
 
 ALL_ASSETS = list(defs.assets)
@@ -28,13 +29,6 @@ def resources(sim: Any, db_path: Path, **cursor_api: Any) -> dict[str, Any]:
     return {
         "cursor_api": CursorApiResource(**settings),
         "duckdb": WarehouseResource(database=str(db_path)),
-    }
-
-
-def range_tags(start: date, end: date) -> dict[str, str]:
-    return {
-        "dagster/asset_partition_range_start": start.isoformat(),
-        "dagster/asset_partition_range_end": end.isoformat(),
     }
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from datetime import UTC, date, datetime, timedelta
 
 import click
 
-from cursor_analytics.cli.dagster_home import prepare_dagster_home
+from cursor_analytics.cli.environment import prepare_dagster_home, require_api_key
 
 try:  # loading the commands reads settings such as CURSOR_ANALYTICS_START_DATE
     from cursor_analytics.cli.governance import blocklists_cli, spend_limits_cli
@@ -58,30 +57,29 @@ main.add_command(blocklists_cli)
 )
 def simulate(host, port, seed, users, days, minute_seconds, no_rate_limits, legacy, not_enterprise) -> None:
     """Serve a simulated Cursor API with a seeded team until interrupted."""
-    from cursor_analytics.simulator import Simulator, Variants
+    from cursor_analytics.simulator import run_simulator_cli
 
-    sim = Simulator(
-        seed=seed,
-        users=users,
-        days=days,
-        host=host,
-        port=port,
-        variants=Variants.legacy() if legacy else Variants(),
-        rate_limits=not no_rate_limits,
-        minute_seconds=minute_seconds,
-        enterprise=not not_enterprise,
-    )
-    sim.start()
-    click.echo(f"Simulated Cursor API for a team of {users} at {sim.base_url}")
-    click.echo(f"  export CURSOR_API_BASE_URL={sim.base_url}")
-    click.echo(f"  export CURSOR_API_KEY={sim.api_key}")
-    click.echo("Press Ctrl-C to stop.")
+    def ready(sim) -> None:
+        click.echo(f"Simulated Cursor API for a team of {users} at {sim.base_url}")
+        click.echo(f"  export CURSOR_API_BASE_URL={sim.base_url}")
+        click.echo(f"  export CURSOR_API_KEY={sim.api_key}")
+        click.echo("Press Ctrl-C to stop.")
+
     try:
-        threading.Event().wait()
+        run_simulator_cli(
+            host,
+            port,
+            seed,
+            users,
+            days,
+            on_ready=ready,
+            legacy=legacy,
+            rate_limits=not no_rate_limits,
+            minute_seconds=minute_seconds,
+            enterprise=not not_enterprise,
+        )
     except KeyboardInterrupt:
         pass
-    finally:
-        sim.stop()
 
 
 def _valid_base_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -114,9 +112,7 @@ def check_connection(base_url: str) -> None:
     """Check that CURSOR_API_KEY reaches your team's data: ok, invalid_credentials or no_resources."""
     from cursor_analytics.cursor_api import CursorClient, InvalidCredentialsError
 
-    key = os.environ.get("CURSOR_API_KEY", "")
-    if not key:
-        raise click.UsageError("CURSOR_API_KEY is not set: export your Cursor team API key (crsr_...).")
+    key = require_api_key()
     try:
         with CursorClient(key, base_url=base_url, max_attempts=2) as client:
             result = client.check_connection()
@@ -186,6 +182,7 @@ def run_demo_jobs(start: date, end: date, rate_limit_window_seconds: float = 1.0
     import dagster as dg
 
     from cursor_analytics.definitions import defs
+    from cursor_analytics.defs.partitions import range_tags
     from cursor_analytics.defs.resources import run_config_from_env
 
     # the demo's simulator runs its rate-limit clock 60x faster
@@ -194,10 +191,7 @@ def run_demo_jobs(start: date, end: date, rate_limit_window_seconds: float = 1.0
     daily = defs.resolve_job_def("cursor_daily_job").execute_in_process(
         run_config=run_config,
         instance=instance,
-        tags={
-            "dagster/asset_partition_range_start": start.isoformat(),
-            "dagster/asset_partition_range_end": end.isoformat(),
-        },
+        tags=range_tags(start, end),
         raise_on_error=True,
     )
     snapshot = defs.resolve_job_def("cursor_snapshot_job").execute_in_process(

@@ -7,14 +7,13 @@ instance, so every apply is a recorded run whose snapshot materialization shows 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from cursor_analytics.cli.dagster_home import prepare_dagster_home
+from cursor_analytics.cli.environment import prepare_dagster_home, require_api_key
 from cursor_analytics.cursor_api import CursorApiError
 from cursor_analytics.defs.resources import DEFAULT_BASE_URL, DEFAULT_DB_PATH
 from cursor_analytics.governance import blocklists, spend_limits
@@ -35,20 +34,13 @@ def _guard(fn: Callable[..., T], *args: Any) -> T:
         raise click.ClickException(str(exc)) from None
 
 
-def _api_key() -> str:
-    key = os.environ.get("CURSOR_API_KEY", "")
-    if not key:
-        raise click.UsageError("CURSOR_API_KEY is not set: export your Cursor team Admin API key (crsr_...).")
-    return key
-
-
 def _run_job(job: str, op: str, config: dict[str, Any], db: str, base_url: str) -> dict[str, Any]:
     """Run a governance job in-process against the local Dagster instance; its op's output."""
     import dagster as dg
 
     from cursor_analytics.definitions import defs
 
-    _api_key()
+    require_api_key()
     prepare_dagster_home()
     run_config = {
         "ops": {op: {"config": config}},
@@ -204,7 +196,7 @@ def _blocklist_plan(path: str, base_url: str, prune: bool) -> blocklists.Blockli
     file = _guard(blocklists.load_repo_blocklists, path)  # before any request
 
     def read() -> list[dict[str, Any]]:
-        with CursorClient(_api_key(), base_url=base_url) as client:
+        with CursorClient(require_api_key(), base_url=base_url) as client:
             return client.repo_blocklists()
 
     return blocklists.plan_blocklists(file, _guard(read), prune)

@@ -9,7 +9,7 @@ See docs/interfaces.md for the full surface and shared/cursor-api.md for the API
 """
 
 from .client import DEFAULT_RATE_LIMITS, LEGACY_RATE_LIMITS, ConnectionCheck, CursorClient
-from .dates import day_end_ms, day_start_ms, split_days
+from .dates import day_end_ms, day_start_ms, days_in, split_days
 from .errors import (
     BadRequestError,
     CursorApiError,
@@ -49,6 +49,7 @@ __all__ = [
     "UnexpectedResponseError",
     "day_end_ms",
     "day_start_ms",
+    "days_in",
     "normalise",
     "split_days",
 ]

@@ -12,6 +12,11 @@ from datetime import time as dtime
 from typing import Any
 
 
+def days_in(first: date, last: date) -> list[date]:
+    """Every UTC day from `first` to `last`, both included (empty when last < first)."""
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
 def split_days(start: date, end: date, max_days: int) -> list[tuple[date, date]]:
     """Inclusive [start, end] as the fewest consecutive inclusive chunks of at most max_days."""
     start, end = _as_date(start, "start"), _as_date(end, "end")

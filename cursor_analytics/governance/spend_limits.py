@@ -188,8 +188,8 @@ def read_team_spend(conn: duckdb.DuckDBPyConnection) -> TeamSpend | None:
     rows = conn.execute(
         f"""
         SELECT lower(email), name, role, spend_cents, raw, snapshot_at, subscription_cycle_start
-        FROM {tables.SPEND_SNAPSHOTS.fqn}
-        WHERE snapshot_at = (SELECT max(snapshot_at) FROM {tables.SPEND_SNAPSHOTS.fqn})
+        FROM {tables.SPEND_SNAPSHOTS.ident}
+        WHERE snapshot_at = (SELECT max(snapshot_at) FROM {tables.SPEND_SNAPSHOTS.ident})
           AND email IS NOT NULL
         ORDER BY 1
         """
@@ -209,8 +209,8 @@ def read_team_spend(conn: duckdb.DuckDBPyConnection) -> TeamSpend | None:
             r[0]
             for r in conn.execute(
                 f"""
-                SELECT lower(email) FROM {tables.TEAM_MEMBERS.fqn}
-                WHERE snapshot_at = (SELECT max(snapshot_at) FROM {tables.TEAM_MEMBERS.fqn})
+                SELECT lower(email) FROM {tables.TEAM_MEMBERS.ident}
+                WHERE snapshot_at = (SELECT max(snapshot_at) FROM {tables.TEAM_MEMBERS.ident})
                   AND is_removed AND email IS NOT NULL
                 """
             ).fetchall()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -9,7 +10,7 @@ import dagster as dg
 import duckdb
 
 from cursor_analytics.ui.columns import describe
-from cursor_analytics.warehouse import SQL_TYPES, Table
+from cursor_analytics.warehouse.tables import SQL_TYPES, Table, quote_ident
 
 PREVIEW_ROWS = 5
 PREVIEW_WIDTH = 8  # columns; the raw JSON column is never previewed
@@ -34,23 +35,26 @@ def preview(
     table: Table | str,
     window: tuple[date, date] | None,
     where: str | None = None,
+    params: Sequence[Any] = (),
     day_column: str = "day",
 ) -> str:
-    """The first rows of a table (within the window) as a markdown table."""
-    fqn = table.fqn if isinstance(table, Table) else table
-    columns = [r[0] for r in conn.execute(f"DESCRIBE {fqn}").fetchall() if r[0] not in ("raw", "_loaded_at")][
-        :PREVIEW_WIDTH
-    ]
-    clauses, params = [], []
+    """The first rows of a table (within the window) as a markdown table. `where` is an extra
+    SQL condition whose values are given as `?` placeholders in `params`, never inlined."""
+    ident = table.ident if isinstance(table, Table) else quote_ident(table)
+    columns = [
+        r[0] for r in conn.execute(f"DESCRIBE {ident}").fetchall() if r[0] not in ("raw", "_loaded_at")
+    ][:PREVIEW_WIDTH]
+    clauses, values = [], []
     if window is not None:
-        clauses.append(f'"{day_column}" BETWEEN ? AND ?')
-        params += list(window)
+        clauses.append(f"{quote_ident(day_column)} BETWEEN ? AND ?")
+        values += list(window)
     if where:
         clauses.append(where)
-    sql = f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in columns)} FROM {fqn}"
+        values += list(params)
+    sql = f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM {ident}"
     if clauses:
         sql += " WHERE " + " AND ".join(clauses)
-    rows = conn.execute(f"{sql} LIMIT {PREVIEW_ROWS}", params).fetchall()
+    rows = conn.execute(f"{sql} LIMIT {PREVIEW_ROWS}", values).fetchall()
     return markdown_table(columns, rows)
 
 
@@ -74,6 +78,6 @@ def table_column_schema(conn: duckdb.DuckDBPyConnection, fqn: str, descriptions=
     return dg.TableSchema(
         columns=[
             dg.TableColumn(r[0], r[1], description=descriptions.get(r[0]))
-            for r in conn.execute(f"DESCRIBE {fqn}").fetchall()
+            for r in conn.execute(f"DESCRIBE {quote_ident(fqn)}").fetchall()
         ]
     )

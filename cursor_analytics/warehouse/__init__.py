@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cursor_analytics.warehouse.tables import SQL_TYPES, Table
+from cursor_analytics.warehouse.tables import SQL_TYPES, Table, quote_ident
 
 LOADED_AT = "_loaded_at"
 DEFAULT_DB_PATH = "data/cursor.duckdb"
@@ -138,10 +138,10 @@ def check_database_path(database: str) -> Path | None:
 
 def ensure_table(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
     """Create the table (and schema) if missing; add columns that a newer version defines."""
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {table.schema}")
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(table.schema)}")
     columns = {**{c: SQL_TYPES[k] for c, k in table.columns.items()}, LOADED_AT: "TIMESTAMP"}
     body = ", ".join(f'"{c}" {t}' for c, t in columns.items())
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {table.fqn} ({body})")
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {table.ident} ({body})")
     existing = {
         r[0]
         for r in conn.execute(
@@ -151,7 +151,7 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
     }
     for column, sql_type in columns.items():
         if column not in existing:
-            conn.execute(f'ALTER TABLE {table.fqn} ADD COLUMN "{column}" {sql_type}')
+            conn.execute(f"ALTER TABLE {table.ident} ADD COLUMN {quote_ident(column)} {sql_type}")
 
 
 class Staging:
@@ -232,21 +232,21 @@ class Staging:
                 in_window = ""
                 params: list[Any] = [loaded_at]
                 if window is not None and table.day_column:
-                    owned = "".join(f' AND "{column}" = ?' for column in table.scope)
+                    owned = "".join(f" AND {quote_ident(column)} = ?" for column in table.scope)
                     conn.execute(
-                        f'DELETE FROM {fqn} WHERE "{table.day_column}" BETWEEN ? AND ?{owned}',
+                        f"DELETE FROM {table.ident} WHERE {quote_ident(table.day_column)} BETWEEN ? AND ?{owned}",
                         [*window, *table.scope.values()],
                     )
-                    in_window = f' WHERE "{table.day_column}" BETWEEN ? AND ?'
+                    in_window = f" WHERE {quote_ident(table.day_column)} BETWEEN ? AND ?"
                     params += list(window)
                 if not self.row_counts[fqn]:
                     inserted[fqn] = 0
                     continue
-                source = f"read_parquet('{self.path(table).as_posix()}')"
+                # the staged file's path is a parameter: any character in TMPDIR is safe
                 inserted[fqn] = conn.execute(
-                    f"INSERT INTO {fqn} BY NAME "
-                    f"SELECT *, ?::TIMESTAMP AS {LOADED_AT} FROM {source}{in_window}",
-                    params,
+                    f"INSERT INTO {table.ident} BY NAME "
+                    f"SELECT *, ?::TIMESTAMP AS {quote_ident(LOADED_AT)} FROM read_parquet(?){in_window}",
+                    [loaded_at, self.path(table).as_posix(), *params[1:]],
                 ).fetchone()[0]
             conn.execute("COMMIT")
         except BaseException:
@@ -311,15 +311,15 @@ def replace_days_from_sql(
     `select_sql` may use the parameters `$start` and `$end`; it must return only rows whose
     `day_column` lies in the window. The table is created from the query's shape the first time.
     """
-    schema = fqn.split(".")[0]
+    table = quote_ident(fqn)
     params = {"start": window[0], "end": window[1]}
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {fqn} AS SELECT * FROM ({select_sql}) LIMIT 0", params)
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(fqn.split('.')[0])}")
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM ({select_sql}) LIMIT 0", params)
     _add_new_columns(conn, fqn, select_sql, params)
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(f'DELETE FROM {fqn} WHERE "{day_column}" BETWEEN $start AND $end', params)
-        count = conn.execute(f"INSERT INTO {fqn} BY NAME {select_sql}", params).fetchone()[0]
+        conn.execute(f"DELETE FROM {table} WHERE {quote_ident(day_column)} BETWEEN $start AND $end", params)
+        count = conn.execute(f"INSERT INTO {table} BY NAME {select_sql}", params).fetchone()[0]
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -331,20 +331,19 @@ def _add_new_columns(
     conn: duckdb.DuckDBPyConnection, fqn: str, select_sql: str, params: Mapping[str, Any]
 ) -> None:
     """Add the columns a newer version of a derived table's query returns (older rows: NULL)."""
-    existing = {r[0] for r in conn.execute(f"DESCRIBE {fqn}").fetchall()}
+    existing = {r[0] for r in conn.execute(f"DESCRIBE {quote_ident(fqn)}").fetchall()}
     for name, sql_type, *_ in conn.execute(f"DESCRIBE {select_sql}", params).fetchall():
         if name not in existing:
-            conn.execute(f'ALTER TABLE {fqn} ADD COLUMN "{name}" {sql_type}')
+            conn.execute(f"ALTER TABLE {quote_ident(fqn)} ADD COLUMN {quote_ident(name)} {sql_type}")
 
 
 def replace_table_from_sql(conn: duckdb.DuckDBPyConnection, fqn: str, select_sql: str) -> int:
     """Rebuild a whole derived (unpartitioned) table atomically."""
-    schema = fqn.split(".")[0]
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(fqn.split('.')[0])}")
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(f"CREATE OR REPLACE TABLE {fqn} AS {select_sql}")
-        count = conn.execute(f"SELECT count(*) FROM {fqn}").fetchone()[0]
+        conn.execute(f"CREATE OR REPLACE TABLE {quote_ident(fqn)} AS {select_sql}")
+        count = conn.execute(f"SELECT count(*) FROM {quote_ident(fqn)}").fetchone()[0]
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

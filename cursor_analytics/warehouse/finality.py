@@ -28,6 +28,7 @@ from typing import Any
 
 import duckdb
 
+from cursor_analytics.cursor_api import days_in
 from cursor_analytics.warehouse import Table, table_exists
 
 FINAL = "final"
@@ -229,7 +230,7 @@ DAY_FINALITY_SQL = f"""
 SELECT
     day,
     CASE WHEN bool_and(finality = '{FINAL}') THEN '{FINAL}' ELSE '{PROVISIONAL}' END AS finality
-FROM {PARTITION_FINALITY.fqn}
+FROM {PARTITION_FINALITY.ident}
 WHERE day BETWEEN $start AND $end
   AND dataset IN ({", ".join(f"'{d}'" for d in FINGERPRINTED)})
 GROUP BY day
@@ -258,7 +259,7 @@ def day_finality(
         rows = conn.execute(DAY_FINALITY_SQL, params).fetchall()
     else:
         rows = conn.execute(
-            f"SELECT day, finality FROM {PARTITION_FINALITY.fqn} "
+            f"SELECT day, finality FROM {PARTITION_FINALITY.ident} "
             "WHERE day BETWEEN $start AND $end AND dataset = $dataset",
             {**params, "dataset": dataset},
         ).fetchall()
@@ -271,7 +272,7 @@ def finality_metadata(
     """Materialization metadata: `finality` of the run's days ('final', 'provisional', or
     'mixed' for a range holding both), how many days are final, and which are provisional."""
     by_day = day_finality(conn, start, end, dataset)
-    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    days = days_in(start, end)
     provisional = [d for d in days if by_day.get(d) != FINAL]
     if not provisional:
         summary = FINAL
@@ -292,5 +293,5 @@ def load_verification(
     """What a load of `dataset` for start..end publishes with its rows: the table (scoped to
     the dataset) and one verification per day, dated `verified_at` (the run's as-of time)."""
     settle = StaleDataSettings.from_env().settle_days
-    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    days = days_in(start, end)
     return finality_table(dataset), verification_rows(dataset, days, verified_at, settle)

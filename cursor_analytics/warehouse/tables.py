@@ -34,6 +34,14 @@ ARROW_TYPES = {
 }
 
 
+def quote_ident(*parts: str) -> str:
+    """SQL for an identifier: each dotted part double-quoted (quotes inside doubled), so a
+    table or column name is never read as SQL. `quote_ident("raw.daily_usage")` and
+    `quote_ident("raw", "daily_usage")` both give `"raw"."daily_usage"`."""
+    names = [name for part in parts for name in part.split(".")] if len(parts) == 1 else list(parts)
+    return ".".join('"' + name.replace('"', '""') + '"' for name in names)
+
+
 @dataclass(frozen=True, eq=False)  # identity: tables are module-level constants
 class Table:
     """A DuckDB table: `schema.name` with typed columns (logical types of SQL_TYPES)."""
@@ -49,7 +57,13 @@ class Table:
 
     @property
     def fqn(self) -> str:
+        """`schema.name`: the table's name as users write it (keys, messages)."""
         return f"{self.schema}.{self.name}"
+
+    @property
+    def ident(self) -> str:
+        """The table's name quoted for SQL."""
+        return quote_ident(self.schema, self.name)
 
     @property
     def arrow_schema(self) -> pa.Schema:

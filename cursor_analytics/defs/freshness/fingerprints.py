@@ -25,6 +25,7 @@ from cursor_analytics.cursor_api import (
     CursorClient,
     InsufficientAccessError,
     InvalidCredentialsError,
+    days_in,
 )
 from cursor_analytics.warehouse import table_exists
 from cursor_analytics.warehouse.finality import FINAL, FINGERPRINTED, PARTITION_FINALITY
@@ -37,10 +38,6 @@ COUNTED = ("usage_events", "ai_commits", "ai_changes")  # one count request per 
 AI_CODE_KIND = {"ai_commits": "commits", "ai_changes": "changes"}
 # Enterprise-only datasets: a 403 on AI code means these cannot be read with this key.
 ENTERPRISE = ("ai_commits", "ai_changes", "audit_logs")
-
-
-def days_between(start: date, end: date) -> list[date]:
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
 def empty_fingerprint() -> Fingerprint:
@@ -75,7 +72,7 @@ class StoredDays:
 def read_stored(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> StoredDays:
     """Per day of start..end: the fingerprint of the rows held, and the verification rows."""
     params = {"start": start, "end": end}
-    fingerprints = {day: empty_fingerprint() for day in days_between(start, end)}
+    fingerprints = {day: empty_fingerprint() for day in days_in(start, end)}
     if table_exists(conn, "raw.daily_usage"):
         sums = ", ".join(f'coalesce(sum("{c}"), 0)' for c in DAILY_USAGE_SUMS)
         for day, rows, *values in conn.execute(
@@ -94,7 +91,7 @@ def read_stored(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> Stor
     verifications: dict[date, dict[str, Verification]] = {}
     if table_exists(conn, PARTITION_FINALITY.fqn):
         for day, dataset, finality, verified_at, source in conn.execute(
-            f"SELECT day, dataset, finality, verified_at, source FROM {PARTITION_FINALITY.fqn} "
+            f"SELECT day, dataset, finality, verified_at, source FROM {PARTITION_FINALITY.ident} "
             "WHERE day BETWEEN $start AND $end",
             params,
         ).fetchall():
@@ -168,7 +165,7 @@ def _read_daily_usage(
     if budget.left < 1:
         reading.stopped = f"the request budget ({budget.limit}) is spent"
         return
-    sums = {day: {"rows": 0, **dict.fromkeys(DAILY_USAGE_SUMS, 0)} for day in days_between(*window)}
+    sums = {day: {"rows": 0, **dict.fromkeys(DAILY_USAGE_SUMS, 0)} for day in days_in(*window)}
     pages = iter(client.daily_usage(*window))
     while True:
         page = next(pages, None)

@@ -16,13 +16,12 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from cursor_analytics.defs.jobs import cursor_daily_job, cursor_snapshot_job
-from cursor_analytics.defs.partitions import daily_partitions
+from cursor_analytics.defs.partitions import daily_partitions, range_tags
 from cursor_analytics.warehouse import WarehouseLockedError, connect_briefly
 from cursor_analytics.warehouse.finality import FINAL, StaleDataSettings, as_of_tags, day_finality
 
 DAILY_CRON = "30 1 * * *"  # Cursor aggregates hourly: yesterday is complete well before 01:30
 SNAPSHOT_CRON = "5 * * * *"
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 def settle_window(now: datetime, settle_days: int) -> tuple[date, date]:
@@ -71,7 +70,7 @@ def build_daily_schedule(settings: StaleDataSettings | None = None) -> dg.Schedu
             return dg.SkipReason(f"Nothing to pull: every day up to yesterday ({last}) is final.")
         return dg.RunRequest(
             run_key=f"daily:{last.isoformat()}",
-            tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat(), **as_of_tags(now)},
+            tags={**range_tags(first, last), **as_of_tags(now)},
         )
 
     return cursor_daily_schedule

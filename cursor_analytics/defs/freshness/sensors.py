@@ -26,12 +26,13 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from cursor_analytics.cursor_api import days_in
 from cursor_analytics.defs.freshness import fingerprints as fp
 from cursor_analytics.defs.freshness.alerts import send_alert
 from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.jobs import cursor_daily_job
 from cursor_analytics.defs.metrics import assets as metrics
-from cursor_analytics.defs.partitions import daily_partitions
+from cursor_analytics.defs.partitions import daily_partitions, range_tags
 from cursor_analytics.defs.resources import CursorApiResource
 from cursor_analytics.warehouse import Staging, WarehouseLockedError, connect_briefly
 from cursor_analytics.warehouse.finality import (
@@ -44,7 +45,6 @@ from cursor_analytics.warehouse.finality import (
     verification_rows,
 )
 
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 TRIGGER_TAG = "cursor_analytics/trigger"
 REASON_TAG = "cursor_analytics/reason"
 
@@ -74,7 +74,7 @@ def same_day_metrics(raw_keys: set[dg.AssetKey]) -> list[dg.AssetKey]:
 
 def read_stored_days(path: str, first: date, last: date) -> fp.StoredDays:
     if path != ":memory:" and not Path(path).exists():
-        return fp.StoredDays({d: fp.empty_fingerprint() for d in fp.days_between(first, last)}, {})
+        return fp.StoredDays({d: fp.empty_fingerprint() for d in days_in(first, last)}, {})
     with connect_briefly(path, read_only=True) as conn:
         return fp.read_stored(conn, first, last)
 
@@ -87,7 +87,7 @@ def write_confirmations(
     by_day = {c.day: c for c in confirmed}
     with connect_briefly(path, read_only=False) as conn:
         for first, last, _ in fp.contiguous({c.day: set() for c in confirmed}):
-            days = fp.days_between(first, last)
+            days = days_in(first, last)
             for dataset in datasets:
                 table = finality_table(dataset)
                 rows = verification_rows(
@@ -135,8 +135,7 @@ def _run_request(
     return dg.RunRequest(
         asset_selection=assets,
         tags={
-            RANGE_START: first.isoformat(),
-            RANGE_END: last.isoformat(),
+            **range_tags(first, last),
             **as_of_tags(now),
             TRIGGER_TAG: f"stale_partitions_sensor:{kind}",
             REASON_TAG: reason[:1000],
@@ -157,7 +156,7 @@ def evaluate_stale_partitions(
     first = max(last - timedelta(days=settings.lookback_days - 1), daily_partitions.start.date())
     if first > last:
         return dg.SensorResult(skip_reason=f"No completed UTC day since the first partition ({first}) yet.")
-    days = fp.days_between(first, last)
+    days = days_in(first, last)
     previous: dict[str, Any] = json.loads(context.cursor) if context.cursor else {}
     path = duckdb_resource.database
 
@@ -196,7 +195,7 @@ def evaluate_stale_partitions(
     requests = []
     for lo, hi, names in fp.contiguous(stale):
         raw_keys = [RAW_KEYS[n] for n in PARTITIONED_DATASETS if n in names]
-        verdicts = sorted({comparisons[d].verdict for d in fp.days_between(lo, hi)})
+        verdicts = sorted({comparisons[d].verdict for d in days_in(lo, hi)})
         reason = f"{'/'.join(verdicts)}: {', '.join(sorted(names))} for {lo}..{hi}"
         assets = raw_keys + same_day_metrics(set(raw_keys))
         requests.append(_run_request("repair", lo, hi, assets, now, reason))

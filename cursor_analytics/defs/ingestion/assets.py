@@ -109,7 +109,9 @@ def load_snapshot(
         staging.append(table, [{**r, **extra, "snapshot_at": snapshot_at} for r in rows])
         with duckdb.get_connection() as conn:
             inserted = staging.publish(conn, None)
-            sample = preview(conn, table, None, where=f"snapshot_at = '{snapshot_at.replace(tzinfo=None)}'")
+            sample = preview(
+                conn, table, None, where="snapshot_at = ?", params=[snapshot_at.replace(tzinfo=None)]
+            )
         api = _api_metadata(client)
     return dg.MaterializeResult(
         metadata={
@@ -242,12 +244,5 @@ def repo_blocklists(cursor_api: CursorApiResource, duckdb: DuckDBResource) -> dg
     return load_snapshot(cursor_api, duckdb, REPO_BLOCKLISTS, lambda c: (c.repo_blocklists(), {}))
 
 
-PARTITIONED_TABLES = {
-    "daily_usage": DAILY_USAGE,
-    "usage_events": USAGE_EVENTS,
-    "ai_commits": AI_COMMITS,
-    "ai_changes": AI_CHANGES,
-    "audit_logs": AUDIT_LOGS,
-}
 partitioned_raw_assets = [daily_usage, usage_events, ai_commits, ai_changes, audit_logs]
 snapshot_raw_assets = [team_members, spend_snapshots, repo_blocklists]

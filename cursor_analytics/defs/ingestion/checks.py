@@ -29,7 +29,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics.cursor_api import FIELDS
+from cursor_analytics.cursor_api import FIELDS, days_in
 from cursor_analytics.ui.metadata import markdown_table
 from cursor_analytics.warehouse import Table, table_exists, tables
 from cursor_analytics.warehouse.finality import PARTITION_FINALITY, StaleDataSettings
@@ -100,7 +100,7 @@ def unique_natural_key(conn: duckdb.DuckDBPyConnection, table: Table, window: Wi
     where, params = _where(table, window)
     columns = ", ".join(f"{expr} AS k{i}" for i, expr in enumerate(key))
     duplicates = conn.execute(
-        f"SELECT {columns}, count(*) AS n FROM {table.fqn}{where} GROUP BY ALL HAVING count(*) > 1 "
+        f"SELECT {columns}, count(*) AS n FROM {table.ident}{where} GROUP BY ALL HAVING count(*) > 1 "
         "ORDER BY n DESC",
         params,
     ).fetchall()
@@ -161,7 +161,7 @@ def _rows_breaking(
     counts = conn.execute(
         "SELECT "
         + ", ".join(f"count(*) FILTER (WHERE {sql})" for sql in rules.values())
-        + f" FROM {table.fqn}{where}",
+        + f" FROM {table.ident}{where}",
         params,
     ).fetchone()
     return {label: n for label, n in zip(rules, counts) if n}
@@ -192,8 +192,8 @@ def accepted_not_above_shown(conn: duckdb.DuckDBPyConnection, table: Table, wind
 
 def _days_to_check(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) -> list[date]:
     if window is not None:
-        return [window[0] + timedelta(days=i) for i in range((window[1] - window[0]).days + 1)]
-    latest = conn.execute(f"SELECT max(day) FROM {table.fqn}").fetchone()[0]
+        return days_in(*window)
+    latest = conn.execute(f"SELECT max(day) FROM {table.ident}").fetchone()[0]
     return [latest] if latest else []
 
 
@@ -204,7 +204,7 @@ def row_count_anomaly(conn: duckdb.DuckDBPyConnection, table: Table, window: Win
         return Outcome(True, "no rows yet", {}, dg.AssetCheckSeverity.WARN)
     counts = dict(
         conn.execute(
-            f"SELECT day, count(*) FROM {table.fqn} WHERE day BETWEEN ? AND ? GROUP BY day",
+            f"SELECT day, count(*) FROM {table.ident} WHERE day BETWEEN ? AND ? GROUP BY day",
             [days[0] - timedelta(days=BASELINE_DAYS), days[-1]],
         ).fetchall()
     )
@@ -273,9 +273,9 @@ def known_fields(record_type: str) -> set[str]:
 def _field_counts(
     conn: duckdb.DuckDBPyConnection, table: Table, where: str, params: list[Any]
 ) -> tuple[int, dict[str, int]]:
-    rows = conn.execute(f"SELECT count(*) FROM {table.fqn}{where}", params).fetchone()[0]
+    rows = conn.execute(f"SELECT count(*) FROM {table.ident}{where}", params).fetchone()[0]
     counts = conn.execute(
-        f"SELECT k, count(*) FROM (SELECT unnest(json_keys(raw)) AS k FROM {table.fqn}{where}) GROUP BY k",
+        f"SELECT k, count(*) FROM (SELECT unnest(json_keys(raw)) AS k FROM {table.ident}{where}) GROUP BY k",
         params,
     ).fetchall()
     return rows, dict(counts)
@@ -292,7 +292,7 @@ def schema_drift(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) 
         before = (' WHERE "day" >= ? AND "day" < ?', [days[0] - timedelta(days=BASELINE_DAYS), days[0]])
         scope = f"{days[0]}..{days[-1]}" if days[0] != days[-1] else days[0].isoformat()
     else:
-        latest = conn.execute(f"SELECT max(snapshot_at) FROM {table.fqn}").fetchone()[0]
+        latest = conn.execute(f"SELECT max(snapshot_at) FROM {table.ident}").fetchone()[0]
         if latest is None:
             return Outcome(True, "no rows yet", {}, dg.AssetCheckSeverity.WARN)
         current = (" WHERE snapshot_at = ?", [latest])
@@ -338,7 +338,7 @@ def _events_complete_until(
     if table_exists(conn, PARTITION_FINALITY.fqn):
         loads = dict(
             conn.execute(
-                f"SELECT day, verified_at FROM {PARTITION_FINALITY.fqn} "
+                f"SELECT day, verified_at FROM {PARTITION_FINALITY.ident} "
                 "WHERE dataset = 'usage_events' AND day BETWEEN ? AND ?",
                 [cycle_start.date(), until],
             ).fetchall()
@@ -362,14 +362,14 @@ def spend_reconciliation(conn: duckdb.DuckDBPyConnection, table: Table, window: 
     complete, against the summed `chargedCents` of the events from the cycle start to it."""
     tolerance = StaleDataSettings.from_env().spend_tolerance_pct
     cycle_start, latest = conn.execute(
-        f"SELECT max(subscription_cycle_start), max(snapshot_at) FROM {table.fqn} "
-        f"WHERE snapshot_at = (SELECT max(snapshot_at) FROM {table.fqn})"
+        f"SELECT max(subscription_cycle_start), max(snapshot_at) FROM {table.ident} "
+        f"WHERE snapshot_at = (SELECT max(snapshot_at) FROM {table.ident})"
     ).fetchone()
     if latest is None or cycle_start is None:
         return Outcome(True, "no spend snapshot with a cycle start yet", {}, dg.AssetCheckSeverity.WARN)
     complete, missing = _events_complete_until(conn, cycle_start, latest.date())
     snapshot_at, reported = conn.execute(
-        f"SELECT snapshot_at, sum(spend_cents) FROM {table.fqn} "
+        f"SELECT snapshot_at, sum(spend_cents) FROM {table.ident} "
         "WHERE subscription_cycle_start = ? AND snapshot_at <= ? "
         "GROUP BY snapshot_at ORDER BY snapshot_at DESC LIMIT 1",
         [cycle_start, complete],
@@ -400,7 +400,7 @@ def spend_reconciliation(conn: duckdb.DuckDBPyConnection, table: Table, window: 
     if table_exists(conn, tables.USAGE_EVENTS.fqn):
         charged = float(
             conn.execute(
-                f"SELECT coalesce(sum(charged_cents), 0) FROM {tables.USAGE_EVENTS.fqn} "
+                f"SELECT coalesce(sum(charged_cents), 0) FROM {tables.USAGE_EVENTS.ident} "
                 'WHERE "timestamp" >= ? AND "timestamp" <= ?',
                 [cycle_start, snapshot_at],
             ).fetchone()[0]

@@ -1,0 +1,33 @@
+"""What the commands read from their environment: the Cursor API key, and the Dagster instance
+folder they run in ($DAGSTER_HOME, else .dagster_home/ with the repository's dagster.yaml
+copied in: the same instance `make ui` shows)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import click
+
+API_KEY_ENV = "CURSOR_API_KEY"
+
+
+def require_api_key() -> str:
+    """The Cursor API key from CURSOR_API_KEY; a usage error saying what to set when missing."""
+    key = os.environ.get(API_KEY_ENV, "")
+    if not key:
+        raise click.UsageError(
+            f"{API_KEY_ENV} is not set: export your Cursor team API key (crsr_... or key_...; "
+            "an Admin API key for spend-limits and blocklists)."
+        )
+    return key
+
+
+def prepare_dagster_home() -> Path:
+    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists() and Path("dagster.yaml").exists():
+        shutil.copy("dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
