@@ -100,7 +100,7 @@ SELECT
     (h >> 8) % 5 <> 3 AS is_token_based_call,
     (h >> 16) % 100 BETWEEN 70 AND 94 AS is_chargeable,
     (h >> 32) % 100 < 5 AS is_headless,
-    CASE WHEN (h >> 16) % 100 BETWEEN 70 AND 94 THEN ((h >> 40) % 500) / 10.0 ELSE 0 END AS charged_cents,
+    CASE WHEN (h >> 16) % 100 < 95 THEN ((h >> 40) % 500) / 10.0 ELSE 0 END AS charged_cents,
     CAST(5000 + (h >> 20) % 30000 AS BIGINT) AS input_tokens,
     CAST(200 + (h >> 28) % 3000 AS BIGINT) AS output_tokens,
     CAST((h >> 36) % 8000 AS BIGINT) AS cache_write_tokens,

@@ -159,7 +159,8 @@ def test_team_metrics_equal_values_recomputed_from_the_simulator(sim, three_days
         usage = sim.team.daily_usage(day)
         events = list(sim.team.usage_events(day))
         active = {r["email"].lower() for r in usage if r["isActive"]}
-        charged = sum(float(e["chargedCents"]) for e in events)
+        billed = sum(float(e["chargedCents"]) for e in events if e["isChargeable"])
+        included = sum(float(e["chargedCents"]) for e in events if not e["isChargeable"])
         expected = {
             "active_users": len(active),
             "tab_acceptance_rate": _rate(
@@ -169,11 +170,12 @@ def test_team_metrics_equal_values_recomputed_from_the_simulator(sim, three_days
                 sum(r["totalAccepts"] for r in usage),
                 sum(r["totalAccepts"] + r["totalRejects"] for r in usage),
             ),
-            "line_acceptance_rate": _rate(
+            "ai_line_share": _rate(
                 sum(r["acceptedLinesAdded"] for r in usage), sum(r["totalLinesAdded"] for r in usage)
             ),
-            "charged_cents": charged,
-            "spend_per_active_user_cents": _rate(charged, len(active)),
+            "billed_cents": billed,
+            "included_usage_cents": included,
+            "spend_per_active_user_cents": _rate(billed, len(active)),
         }
         columns = ", ".join(expected)
         got = dict(
@@ -226,7 +228,7 @@ def test_zero_denominators_give_null_rates_not_zero(three_days):
         "SELECT count(*) FROM analytics.user_daily_metrics "
         "WHERE (tabs_shown = 0 AND tab_acceptance_rate IS NOT NULL) "
         "OR (accepts + rejects = 0 AND suggestion_acceptance_rate IS NOT NULL) "
-        "OR (total_lines_added = 0 AND line_acceptance_rate IS NOT NULL)",
+        "OR (total_lines_added = 0 AND ai_line_share IS NOT NULL)",
     ) == [(0,)]
     # the simulated team has idle seats: their user-days exist with NULL rates
     assert query(
@@ -236,7 +238,7 @@ def test_zero_denominators_give_null_rates_not_zero(three_days):
 
 def test_seat_utilization_and_spend_per_user_follow_the_snapshots(sim, three_days):
     db, start, end, _ = three_days
-    members = [m for m in sim.team.members() if not m.get("isRemoved")]
+    members = [m for m in sim.team.members() if not m.get("isRemoved") and m["role"] != "free-owner"]
     active = {
         r["email"].lower()
         for d in (start, start + timedelta(days=1), end)
@@ -245,7 +247,10 @@ def test_seat_utilization_and_spend_per_user_follow_the_snapshots(sim, three_day
     }
     idle = {m["email"].lower() for m in members} - active
     assert {r[0] for r in query(db, "SELECT email FROM analytics.seat_utilization WHERE idle_28d")} == idle
-    assert query(db, "SELECT count(*) FROM analytics.seat_utilization")[0][0] == len(members)
+    assert query(db, "SELECT count(*) FROM analytics.seat_utilization WHERE is_billable_seat")[0][0] == len(
+        members
+    )
+    assert query(db, "SELECT count(*) FROM analytics.seat_utilization")[0][0] == len(sim.team.members())
 
     spend = {r["email"].lower(): r["spendCents"] for r in sim.team.spend_rows()}
     got = dict(query(db, "SELECT email, spend_cents FROM analytics.spend_per_user"))

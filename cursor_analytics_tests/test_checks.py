@@ -82,10 +82,14 @@ def test_every_check_passes_on_the_data_the_simulator_served(copy):
         failed = {key: e.description for key, e in evaluations.items() if not e.passed}
         assert failed == {}, window
     spend = evaluations[("spend_snapshots", checks.SPEND_RECONCILIATION)]
-    assert spend.metadata["charged_cents_from_events"].value == pytest.approx(
+    assert spend.metadata["billed_cents_from_events"].value == pytest.approx(
         spend.metadata["spend_cents"].value
     )
-    assert spend.metadata["charged_cents_from_events"].value > 0
+    assert spend.metadata["total_usage_cents_from_events"].value == pytest.approx(
+        spend.metadata["overall_spend_cents"].value
+    )
+    # included usage carries cents: the two figures differ
+    assert 0 < spend.metadata["billed_cents_from_events"].value < spend.metadata["total_usage_cents_from_events"].value
 
 
 def test_each_check_fails_or_warns_on_data_built_to_violate_it(copy):

@@ -96,7 +96,7 @@ def test_the_weekly_report_materializes_after_the_demo_and_matches_the_daily_met
     db = demo / "data" / "cursor.duckdb"
     daily = query(
         db,
-        "SELECT day, active_users, tabs_accepted, tabs_shown, charged_cents "
+        "SELECT day, active_users, tabs_accepted, tabs_shown, billed_cents "
         "FROM analytics.team_daily_metrics ORDER BY day",
     )
     weeks: dict = defaultdict(list)

@@ -130,11 +130,11 @@ def test_late_data_requests_exactly_the_changed_day_and_the_repair_equals_the_ne
         active = len({r["email"].lower() for r in usage if r["isActive"]})
         got = query(
             db,
-            "SELECT active_users, tabs_shown, usage_events, charged_cents FROM analytics.team_daily_metrics WHERE day = ?",
+            "SELECT active_users, tabs_shown, usage_events, billed_cents FROM analytics.team_daily_metrics WHERE day = ?",
             [changed],
         )[0]
         assert got[:3] == (active, truth["daily_usage"]["total_tabs_shown"], truth["usage_events"]["rows"])
-        assert got[3] == pytest.approx(truth["usage_events"]["charged_cents"])
+        assert got[3] == pytest.approx(truth["usage_events"]["billed_cents"])
         # the other days were not touched
         assert query(db, "SELECT count(DISTINCT day) FROM raw.daily_usage")[0][0] == 7
 

@@ -266,8 +266,10 @@ def test_usage_events_envelope_and_paging(frozen):
         "totalCents",
     }
     assert all(("tokenUsage" in e) == e["isTokenBasedCall"] for e in pages)
-    assert all((e["chargedCents"] > 0) <= (e["kind"] == "Usage-based") for e in pages)
-    assert any(e["chargedCents"] > 0 for e in pages)
+    # as in Cursor's documented example: plan-included events carry cents, not chargeable
+    assert all(e["isChargeable"] == (e["kind"] == "Usage-based") for e in pages)
+    assert all((e["chargedCents"] > 0) == (e["kind"] != "User API Key") for e in pages)
+    assert any(e["chargedCents"] > 0 and not e["isChargeable"] for e in pages)
 
 
 def test_usage_events_filters_and_inclusive_window(frozen):
@@ -313,7 +315,7 @@ def test_events_per_user_day_equal_daily_request_counters(frozen):
     assert sum(per.values()) == len(events) > 0
 
 
-def test_spend_equals_charged_cents_over_the_cycle(frozen):
+def test_spend_equals_billed_and_overall_equals_all_charged_cents_over_the_cycle(frozen):
     cycle_start = frozen.team.cycle_start
     with client(frozen) as api:
         body = api.post("/teams/spend", json={"pageSize": 1000}).json()
@@ -321,18 +323,16 @@ def test_spend_equals_charged_cents_over_the_cycle(frozen):
     assert set(body) == {"teamMemberSpend", "subscriptionCycleStart", "totalMembers", "totalPages"}
     assert body["subscriptionCycleStart"] == ms(cycle_start)
     assert body["totalMembers"] == len(body["teamMemberSpend"]) and body["totalPages"] == 1
-    charged, overall = defaultdict(float), defaultdict(float)
+    billed, overall = defaultdict(float), defaultdict(float)
     for e in events:
-        charged[e["userEmail"]] += e["chargedCents"]
-        overall[e["userEmail"]] += (
-            e["tokenUsage"]["totalCents"] if e["isTokenBasedCall"] else e["requestsCosts"] * 4
-        )
+        billed[e["userEmail"]] += e["chargedCents"] if e["isChargeable"] else 0
+        overall[e["userEmail"]] += e["chargedCents"]
     for row in body["teamMemberSpend"]:
         assert set(row) == {
             "userId", "spendCents", "overallSpendCents", "fastPremiumRequests", "name", "email",
             "role", "hardLimitOverrideDollars", "monthlyLimitDollars", "effectivePerUserLimitDollars",
         }  # fmt: skip
-        assert row["spendCents"] == pytest.approx(charged[row["email"]], abs=1e-6)
+        assert row["spendCents"] == pytest.approx(billed[row["email"]], abs=1e-6)
         assert row["overallSpendCents"] == pytest.approx(overall[row["email"]], abs=1e-6)
     assert sum(r["spendCents"] for r in body["teamMemberSpend"]) > 0
 

@@ -125,7 +125,7 @@ def test_charts_say_so_when_there_is_nothing_to_draw_yet():
         conn.execute("CREATE SCHEMA analytics")
         conn.execute(
             "CREATE TABLE analytics.team_daily_metrics (day DATE, tab_acceptance_rate DOUBLE, "
-            "suggestion_acceptance_rate DOUBLE, line_acceptance_rate DOUBLE)"
+            "suggestion_acceptance_rate DOUBLE, ai_line_share DOUBLE)"
         )
         conn.execute("CREATE TABLE analytics.model_usage_daily (day DATE, model VARCHAR, requests BIGINT)")
         trend = charts.acceptance_rate_trend(conn, date(2025, 6, 30)).value
@@ -247,7 +247,7 @@ def test_a_metric_materialization_carries_float_headlines_and_a_chart(demo_ui):
 
     tab_rate, spend_per_user, peak = query(
         demo_ui.db,
-        "SELECT sum(tabs_accepted) / sum(tabs_shown), sum(charged_cents) / sum(active_users), "
+        "SELECT sum(tabs_accepted) / sum(tabs_shown), sum(billed_cents) / sum(active_users), "
         "max(active_users) FROM analytics.team_daily_metrics WHERE day BETWEEN ? AND ?",
         [start, end],
     )[0]
@@ -255,11 +255,11 @@ def test_a_metric_materialization_carries_float_headlines_and_a_chart(demo_ui):
     assert metadata["tab_acceptance_rate"].value == round(tab_rate, 4)
     assert metadata["spend_per_active_user_cents"].value == round(spend_per_user, 4)
     assert metadata["peak_active_users"].value == peak
-    for name in ("suggestion_acceptance_rate", "line_acceptance_rate"):
+    for name in ("suggestion_acceptance_rate", "ai_line_share"):
         assert isinstance(metadata[name], dg.FloatMetadataValue), name
 
     chart = metadata["chart"].value
-    assert chart.startswith("**Acceptance rates, team, per day**")
+    assert chart.startswith("**Acceptance rates and AI line share, team, per day**")
     png = base64.b64decode(re.search(r"\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", chart).group(1))
     image = Image.open(io.BytesIO(png))
     assert image.format == "PNG" and image.size == (560, 240)

@@ -216,7 +216,7 @@ def summary(db: str, start: date, end: date) -> str:
                    sum(tabs_accepted) / NULLIF(sum(tabs_shown), 0),
                    sum(accepts) / NULLIF(sum(accepts) + sum(rejects), 0),
                    sum(accepted_lines_added) / NULLIF(sum(total_lines_added), 0),
-                   sum(charged_cents) / NULLIF(sum(active_users), 0)
+                   sum(billed_cents) / NULLIF(sum(active_users), 0)
             FROM analytics.team_daily_metrics WHERE day BETWEEN ? AND ?
             """,
             [start, end],
@@ -231,25 +231,26 @@ def summary(db: str, start: date, end: date) -> str:
         ).fetchall()
         seats = conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE NOT idle_28d), "
-            "list(email ORDER BY email) FILTER (WHERE idle_28d) FROM analytics.seat_utilization"
+            "list(email ORDER BY email) FILTER (WHERE idle_28d) FROM analytics.seat_utilization "
+            "WHERE is_billable_seat"
         ).fetchone()
         ai_share = conn.execute(
             "SELECT sum(ai_lines_added) / NULLIF(sum(total_lines_added), 0) "
             "FROM analytics.ai_code_share_daily WHERE day BETWEEN ? AND ?",
             [start, end],
         ).fetchone()[0]
-    peak, mean, tab, suggestion, line, spend = team
+    peak, mean, tab, suggestion, ai_lines, spend = team
     idle = seats[2] or []
     lines = [
         f"Cursor usage {start} .. {end}",
         f"  active users per day      peak {peak or 0}, mean {mean or 0:.1f}",
         f"  tab acceptance rate       {pct(tab)}",
         f"  suggestion acceptance     {pct(suggestion)}",
-        f"  line acceptance rate      {pct(line)}",
+        f"  AI share of edited lines  {pct(ai_lines)}",
         f"  AI share of committed     {pct(ai_share)}",
-        f"  spend per active user-day ${(spend or 0) / 100:.2f}",
+        f"  billed / active user-day  ${(spend or 0) / 100:.2f}",
         "  top models                " + ", ".join(f"{m} {pct(s)}" for m, _, s in models),
-        f"  seats                     {seats[0]} members, {seats[1]} active in 28 days, {len(idle)} idle",
+        f"  paid seats                {seats[0]}, {seats[1]} active in 28 days, {len(idle)} idle",
     ]
     if idle:
         lines.append("  idle seats                " + ", ".join(idle))

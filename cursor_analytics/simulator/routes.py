@@ -446,6 +446,7 @@ def audit_logs(sim: Simulator, req: Request) -> Response:
                 "hasNextPage": page < total_pages,
                 "hasPreviousPage": page > 1,
             },
+            "params": {"teamId": team.team_id, "startDate": start, "endDate": end},
         }
     )
 

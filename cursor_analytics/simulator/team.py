@@ -19,9 +19,11 @@ Invariants (per user and day, within one revision):
   bugbotUsages = subscriptionIncludedReqs + usageBasedReqs + apiKeyReqs;
 - sum of AI changes' linesAdded (linesDeleted) = acceptedLinesAdded (acceptedLinesDeleted);
 - AI commits' tab (composer) lines <= the TAB (COMPOSER) changes' lines of that user-day;
-- chargedCents > 0 only for "Usage-based" events; `/teams/spend` spendCents = sum of
-  chargedCents over the cycle, overallSpendCents = sum of each event's full cost
-  (tokenUsage.totalCents, or requestsCosts x 4 cents for non-token calls).
+- chargedCents is the event's full cost (tokenUsage.totalCents, or requestsCosts x 4 cents for
+  non-token calls) for "Usage-based" events (`isChargeable: true`) and for plan-included
+  "Included in Business" events (`isChargeable: false`, as Cursor's documented example: cents
+  of usage the plan pays for); 0 for "User API Key" events. `/teams/spend` spendCents = sum of
+  the chargeable events' chargedCents over the cycle, overallSpendCents = sum of all events'.
 
 Today is partial: counters are scaled by completed hours / 24 and no timestamp falls after the
 last completed hour.
@@ -321,14 +323,16 @@ COUNTERS = (
     "composerRequests", "chatRequests", "agentRequests", "cmdkUsages",
     "subscriptionIncludedReqs", "apiKeyReqs", "usageBasedReqs", "bugbotUsages",
 )  # fmt: skip
+#: Audit event types (a subset of the documented `eventTypes` values) and their weights.
 AUDIT_TYPES = (
     ("login", 10),
     ("logout", 3),
-    ("user_settings_updated", 2),
-    ("team_settings_updated", 1),
-    ("api_key_created", 1),
-    ("member_invited", 1),
-    ("privacy_mode_changed", 1),
+    ("user_api_key", 2),
+    ("team_settings", 1),
+    ("team_api_key", 1),
+    ("add_user", 1),
+    ("privacy_mode", 1),
+    ("user_spend_limit", 1),
 )
 
 
@@ -383,6 +387,12 @@ class Cell:
 
     @property
     def charged(self) -> int:
+        """chargedCents of the cell's events: their cost, unless the user's own API key paid."""
+        return 0 if self.kind == KIND_API_KEY else self.cost
+
+    @property
+    def billed(self) -> int:
+        """chargedCents of the cell's chargeable events (billed on top of the plan)."""
         return self.cost if self.kind == KIND_USAGE else 0
 
 
@@ -898,7 +908,7 @@ class Team:
             cost = _part(cell.cost, cell.count, mi, (cell.key + 5 * _STRIDE) & _MASK)
         else:
             cost = cell.request_cost * 4
-        charged = cost if cell.kind == KIND_USAGE else 0
+        charged = 0 if cell.kind == KIND_API_KEY else cost
         headless = _unit(ek) < 0.05
         rec: dict[str, Any] = {
             "timestamp": str(plan.slot_ms(j)),
@@ -1216,28 +1226,28 @@ class Team:
             m = r.choice(people)
             etype = r.choices(types, weights)[0]
             data: dict[str, Any]
+            ip = f"{r.choice((203, 198))}.{r.choice((0, 51))}.{r.choice((113, 100))}.{r.randint(1, 254)}"
             if etype == "login":
-                data = {"method": r.choice(("google", "github", "sso", "email"))}
+                data = {"ip_address": ip, "user_agent": f"Cursor/{r.choice(CLIENT_VERSIONS)}"}
             elif etype == "logout":
                 data = {}
-            elif etype == "user_settings_updated":
-                data = {
-                    "setting": r.choice(("theme", "default_model", "auto_run")),
-                    "source": "settings_page",
-                }
-            elif etype == "team_settings_updated":
+            elif etype == "user_api_key":
+                data = {"action": r.choice(("created", "deleted")), "name": r.choice(("ci", "scripts"))}
+            elif etype == "team_settings":
                 data = {"setting": "allowed_models", "models": sorted(r.sample(MODELS, 3))}
-            elif etype == "api_key_created":
-                data = {"keyName": r.choice(("analytics", "ci", "admin-scripts"))}
-            elif etype == "member_invited":
-                data = {"invitee": f"new.hire{r.randint(1, 99)}@{m.email.split('@')[1]}", "role": "member"}
+            elif etype == "team_api_key":
+                data = {"action": "created", "name": r.choice(("analytics", "ci", "admin-scripts"))}
+            elif etype == "add_user":
+                data = {"email": f"new.hire{r.randint(1, 99)}@{m.email.split('@')[1]}", "method": "manual"}
+            elif etype == "user_spend_limit":
+                data = {"email": m.email, "spendLimitDollars": r.choice((50, 100, 200))}
             else:
                 data = {"enabled": r.random() < 0.7}
             events.append(
                 {
                     "event_id": _uuid(r.getrandbits(64)),
                     "timestamp": iso_ms(ts),
-                    "ip_address": f"{r.choice((203, 198))}.{r.choice((0, 51))}.{r.choice((113, 100))}.{r.randint(1, 254)}",
+                    "ip_address": ip,
                     "user_email": m.email,
                     "event_type": etype,
                     "event_data": data,
@@ -1275,15 +1285,17 @@ class Team:
     # ---- spend --------------------------------------------------------------------------------
 
     def cycle_totals(self) -> dict[int, dict[str, int]]:
-        """Per member index: charged and full cost (hundredths of a cent) and fast premium
-        requests over the current billing cycle (cycle_start .. today)."""
+        """Per member index over the current billing cycle (cycle_start .. today), in hundredths
+        of a cent: `billed` (chargeable events' chargedCents), `charged` (all events'
+        chargedCents), `overall` (full cost, API-key events included), and fast premium requests."""
         totals: dict[int, dict[str, int]] = {}
         day = self.cycle_start
         today = self.today
         while day <= today:
             for ud in self.user_days(day):
-                t = totals.setdefault(ud.member.index, {"charged": 0, "overall": 0, "fast": 0})
+                t = totals.setdefault(ud.member.index, {"billed": 0, "charged": 0, "overall": 0, "fast": 0})
                 for cell in ud.cells:
+                    t["billed"] += cell.billed
                     t["charged"] += cell.charged
                     t["overall"] += cell.cost
                     if cell.kind != KIND_API_KEY and cell.model != "cursor-small":
@@ -1298,12 +1310,12 @@ class Team:
         totals = self.cycle_totals()
         rows = []
         for m in self._members:
-            t = totals.get(m.index, {"charged": 0, "overall": 0, "fast": 0})
+            t = totals.get(m.index, {"billed": 0, "charged": 0, "overall": 0, "fast": 0})
             if m.removed and t["overall"] == 0:
                 continue
             if v.legacy_spend:
                 rec: dict[str, Any] = {
-                    "spendCents": round(t["charged"] / 100),
+                    "spendCents": round(t["billed"] / 100),
                     "fastPremiumRequests": t["fast"],
                     "name": m.name,
                     "email": m.email,
@@ -1316,8 +1328,8 @@ class Team:
                     effective = m.hard_limit_override
                 rec = {
                     "userId": self.user_id_value(m),
-                    "spendCents": t["charged"] / 100,
-                    "overallSpendCents": t["overall"] / 100,
+                    "spendCents": t["billed"] / 100,
+                    "overallSpendCents": t["charged"] / 100,
                     "fastPremiumRequests": t["fast"],
                     "name": m.name,
                     "email": m.email,
@@ -1346,7 +1358,8 @@ class Team:
         - daily_usage: `rows` (what a paged request gets: inactive users included),
           `unpaged_rows` (what an unpaged request gets), `active_rows`, and the sum of every
           counter (snake_case names).
-        - usage_events: `rows`, `charged_cents`, `requests_costs`, `input_tokens`,
+        - usage_events: `rows`, `charged_cents` (all events), `billed_cents` (chargeable
+          events), `requests_costs`, `input_tokens`,
           `output_tokens`, `cache_write_tokens`, `cache_read_tokens`, `total_cents`.
         - ai_commits: `rows` (commitTs on that day), `distinct_hashes`, sums of total / tab /
           composer / non-AI lines added and deleted.
@@ -1365,14 +1378,15 @@ class Team:
         for name in COUNTERS:
             du[_snake(name)] = sum(u.counters[name] for u in uds)
         ev = dict.fromkeys(
-            ("rows", "charged_cents", "requests_costs", "input_tokens", "output_tokens",
+            ("rows", "charged_cents", "billed_cents", "requests_costs", "input_tokens", "output_tokens",
              "cache_write_tokens", "cache_read_tokens", "total_cents"), 0
         )  # fmt: skip
-        charged = rc = total = 0
+        charged = billed = rc = total = 0
         for u in uds:
             for cell in u.cells:
                 ev["rows"] += cell.count
                 charged += cell.charged
+                billed += cell.billed
                 rc += cell.request_cost * cell.count
                 if cell.token_based:
                     total += cell.cost
@@ -1381,6 +1395,7 @@ class Team:
                     ev["cache_write_tokens"] += cell.cache_write_tokens
                     ev["cache_read_tokens"] += cell.cache_read_tokens
         ev["charged_cents"] = charged / 100
+        ev["billed_cents"] = billed / 100
         ev["requests_costs"] = rc / 100
         ev["total_cents"] = total / 100
         commits, changes = self._code_day(day) if self.in_history(day) else ([], [])

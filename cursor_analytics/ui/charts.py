@@ -71,12 +71,13 @@ def trend_start(end: date) -> date:
 
 
 def acceptance_rate_trend(conn: duckdb.DuckDBPyConnection, end: date) -> dg.MetadataValue:
-    """Tab, suggestion and line acceptance rates per day, from analytics.team_daily_metrics."""
+    """Tab and suggestion acceptance rates and the AI share of edited lines per day, from
+    analytics.team_daily_metrics."""
     from matplotlib.ticker import PercentFormatter
 
-    title = "Acceptance rates, team, per day"
+    title = "Acceptance rates and AI line share, team, per day"
     rows = conn.execute(
-        "SELECT day, tab_acceptance_rate, suggestion_acceptance_rate, line_acceptance_rate "
+        "SELECT day, tab_acceptance_rate, suggestion_acceptance_rate, ai_line_share "
         "FROM analytics.team_daily_metrics WHERE day BETWEEN ? AND ? ORDER BY day",
         [trend_start(end), end],
     ).fetchall()
@@ -85,7 +86,7 @@ def acceptance_rate_trend(conn: duckdb.DuckDBPyConnection, end: date) -> dg.Meta
     days = [r[0] for r in rows]
     fig = _figure()
     ax = fig.add_subplot()
-    labels = ("tab completions", "suggestions", "lines")
+    labels = ("tab completions accepted", "suggestions accepted", "AI share of lines")
     for i, label in enumerate(labels, start=1):
         values = [float("nan") if r[i] is None else r[i] for r in rows]
         ax.plot(days, values, marker="o", markersize=3, linewidth=1.5, color=COLORS[i - 1], label=label)
@@ -98,7 +99,8 @@ def acceptance_rate_trend(conn: duckdb.DuckDBPyConnection, end: date) -> dg.Meta
         fig,
         title,
         f"{days[0]} .. {days[-1]}: accepted / shown tab completions, accepted / (accepted + "
-        "rejected) suggestions, accepted / all added lines; ratios of the team's daily totals.",
+        "rejected) suggestions, and AI-accepted lines / all lines added in the editor (AI line "
+        "share); ratios of the team's daily totals.",
     )
 
 

@@ -3,9 +3,17 @@
 
 Ratios are computed from summed totals, never by averaging daily ratios, and a 0/0 ratio is
 NULL (never 0 or 100%). Partitioned statements take `$start` and `$end` (inclusive UTC days).
+
+Spend is split by meaning, as Cursor's usage events are: every event carries `chargedCents`,
+and `isChargeable` says whether it is billed on top of the plan. `billed_cents` sums the
+chargeable events' cents (they reconcile with `/teams/spend` `spendCents`),
+`included_usage_cents` the others' (plan-included usage, paid by the subscription), and
+`total_usage_cents` both (reconciles with `overallSpendCents`).
 """
 
 from __future__ import annotations
+
+from cursor_analytics.warehouse.finality import FINAL, FINGERPRINTED, PARTITION_FINALITY, PROVISIONAL
 
 
 def rate(numerator: str, denominator: str) -> str:
@@ -15,6 +23,11 @@ def rate(numerator: str, denominator: str) -> str:
 
 def _trailing(column: str, days: int) -> str:
     return f"sum(t.{column}) FILTER (WHERE t.day > d.day - {days})"
+
+
+# Cents of usage events by meaning (`raw.usage_events` columns).
+BILLED = "sum(charged_cents) FILTER (WHERE is_chargeable)"
+INCLUDED = "sum(charged_cents) FILTER (WHERE NOT coalesce(is_chargeable, false))"
 
 
 USER_DAILY_SQL = f"""
@@ -35,7 +48,10 @@ WITH usage AS (
         sum(total_rejects) AS rejects,
         sum(accepted_lines_added) AS accepted_lines_added,
         sum(total_lines_added) AS total_lines_added,
-        max(most_used_model) AS most_used_model
+        -- fallback only: the field of the user's busiest row (ties: first model by name)
+        first(most_used_model ORDER BY chat_requests + composer_requests + agent_requests
+            + cmdk_usages + bugbot_usages DESC, most_used_model)
+            FILTER (WHERE most_used_model IS NOT NULL) AS most_used_model
     FROM raw.daily_usage
     WHERE day BETWEEN $start AND $end AND email IS NOT NULL
     GROUP BY ALL
@@ -45,7 +61,9 @@ spend AS (
         day,
         lower(user_email) AS email,
         count(*) AS usage_events,
-        sum(charged_cents) AS charged_cents,
+        {BILLED} AS billed_cents,
+        {INCLUDED} AS included_usage_cents,
+        sum(charged_cents) AS total_usage_cents,
         sum(requests_costs) AS requests_costs,
         sum(input_tokens) AS input_tokens,
         sum(output_tokens) AS output_tokens,
@@ -53,6 +71,16 @@ spend AS (
         sum(cache_read_tokens) AS cache_read_tokens
     FROM raw.usage_events
     WHERE day BETWEEN $start AND $end AND user_email IS NOT NULL
+    GROUP BY ALL
+),
+models AS (
+    SELECT day, email, first(model ORDER BY requests DESC, model) AS most_used_model
+    FROM (
+        SELECT day, lower(user_email) AS email, model, count(*) AS requests
+        FROM raw.usage_events
+        WHERE day BETWEEN $start AND $end AND user_email IS NOT NULL AND model IS NOT NULL
+        GROUP BY ALL
+    )
     GROUP BY ALL
 )
 SELECT
@@ -73,10 +101,12 @@ SELECT
     coalesce(u.total_lines_added, 0) AS total_lines_added,
     {rate("u.tabs_accepted", "u.tabs_shown")} AS tab_acceptance_rate,
     {rate("u.accepts", "u.accepts + u.rejects")} AS suggestion_acceptance_rate,
-    {rate("u.accepted_lines_added", "u.total_lines_added")} AS line_acceptance_rate,
-    u.most_used_model,
+    {rate("u.accepted_lines_added", "u.total_lines_added")} AS ai_line_share,
+    coalesce(m.most_used_model, u.most_used_model) AS most_used_model,
     coalesce(s.usage_events, 0) AS usage_events,
-    coalesce(s.charged_cents, 0) AS charged_cents,
+    coalesce(s.billed_cents, 0) AS billed_cents,
+    coalesce(s.included_usage_cents, 0) AS included_usage_cents,
+    coalesce(s.total_usage_cents, 0) AS total_usage_cents,
     coalesce(s.requests_costs, 0) AS requests_costs,
     coalesce(s.input_tokens, 0) AS input_tokens,
     coalesce(s.output_tokens, 0) AS output_tokens,
@@ -84,6 +114,7 @@ SELECT
     coalesce(s.cache_read_tokens, 0) AS cache_read_tokens
 FROM usage u
 FULL OUTER JOIN spend s ON u.day = s.day AND u.email = s.email
+LEFT JOIN models m ON m.day = coalesce(u.day, s.day) AND m.email = coalesce(u.email, s.email)
 """
 
 
@@ -109,16 +140,18 @@ SELECT
     sum(total_lines_added) AS total_lines_added,
     {rate("sum(tabs_accepted)", "sum(tabs_shown)")} AS tab_acceptance_rate,
     {rate("sum(accepts)", "sum(accepts) + sum(rejects)")} AS suggestion_acceptance_rate,
-    {rate("sum(accepted_lines_added)", "sum(total_lines_added)")} AS line_acceptance_rate,
+    {rate("sum(accepted_lines_added)", "sum(total_lines_added)")} AS ai_line_share,
     sum(chat_requests) AS chat_requests,
     sum(composer_requests) AS composer_requests,
     sum(agent_requests) AS agent_requests,
     sum(cmdk_usages) AS cmdk_usages,
     sum(bugbot_usages) AS bugbot_usages,
     sum(usage_events) AS usage_events,
-    sum(charged_cents) AS charged_cents,
+    sum(billed_cents) AS billed_cents,
+    sum(included_usage_cents) AS included_usage_cents,
+    sum(total_usage_cents) AS total_usage_cents,
     sum(requests_costs) AS requests_costs,
-    {rate("sum(charged_cents)", "count(*) FILTER (WHERE is_active)")} AS spend_per_active_user_cents
+    {rate("sum(billed_cents)", "count(*) FILTER (WHERE is_active)")} AS spend_per_active_user_cents
 FROM analytics.user_daily_metrics
 WHERE day BETWEEN $start AND $end
 GROUP BY day
@@ -130,12 +163,23 @@ SELECT
     max(active_users) AS peak_active_users,
     {rate("sum(tabs_accepted)", "sum(tabs_shown)")} AS tab_acceptance_rate,
     {rate("sum(accepts)", "sum(accepts) + sum(rejects)")} AS suggestion_acceptance_rate,
-    {rate("sum(accepted_lines_added)", "sum(total_lines_added)")} AS line_acceptance_rate,
-    {rate("sum(charged_cents)", "sum(active_users)")} AS spend_per_active_user_cents
+    {rate("sum(accepted_lines_added)", "sum(total_lines_added)")} AS ai_line_share,
+    {rate("sum(billed_cents)", "sum(active_users)")} AS spend_per_active_user_cents
 FROM analytics.team_daily_metrics
 WHERE day BETWEEN $start AND $end
 """
 
+
+# The days whose daily usage and usage events are both loaded (the sources of the team's daily
+# numbers), with their finality (every fingerprinted dataset holding the day final).
+_LOADED_DAYS = f"""
+SELECT day, bool_and(finality = '{FINAL}') AS final
+FROM {PARTITION_FINALITY.fqn}
+WHERE day BETWEEN CAST($start AS DATE) - 27 AND $end
+  AND dataset IN ({", ".join(f"'{d}'" for d in FINGERPRINTED)})
+GROUP BY day
+HAVING count(DISTINCT dataset) FILTER (WHERE dataset IN ('daily_usage', 'usage_events')) = 2
+"""
 
 ROLLING_SQL = f"""
 WITH days AS (
@@ -148,10 +192,12 @@ team AS (
         {rate(_trailing("tabs_accepted", 28), _trailing("tabs_shown", 28))} AS tab_acceptance_rate_28d,
         {rate(_trailing("accepts", 7), f"{_trailing('accepts', 7)} + {_trailing('rejects', 7)}")} AS suggestion_acceptance_rate_7d,
         {rate(_trailing("accepts", 28), f"{_trailing('accepts', 28)} + {_trailing('rejects', 28)}")} AS suggestion_acceptance_rate_28d,
-        {rate(_trailing("accepted_lines_added", 7), _trailing("total_lines_added", 7))} AS line_acceptance_rate_7d,
-        {rate(_trailing("accepted_lines_added", 28), _trailing("total_lines_added", 28))} AS line_acceptance_rate_28d,
-        coalesce({_trailing("charged_cents", 7)}, 0) AS charged_cents_7d,
-        coalesce({_trailing("charged_cents", 28)}, 0) AS charged_cents_28d
+        {rate(_trailing("accepted_lines_added", 7), _trailing("total_lines_added", 7))} AS ai_line_share_7d,
+        {rate(_trailing("accepted_lines_added", 28), _trailing("total_lines_added", 28))} AS ai_line_share_28d,
+        coalesce({_trailing("billed_cents", 7)}, 0) AS billed_cents_7d,
+        coalesce({_trailing("billed_cents", 28)}, 0) AS billed_cents_28d,
+        coalesce({_trailing("included_usage_cents", 7)}, 0) AS included_usage_cents_7d,
+        coalesce({_trailing("included_usage_cents", 28)}, 0) AS included_usage_cents_28d
     FROM days d
     LEFT JOIN analytics.team_daily_metrics t ON t.day BETWEEN d.day - 27 AND d.day
     GROUP BY d.day
@@ -164,9 +210,25 @@ users AS (
     FROM days d
     LEFT JOIN analytics.user_daily_metrics u ON u.day BETWEEN d.day - 27 AND d.day
     GROUP BY d.day
+),
+loaded AS (
+    SELECT
+        d.day,
+        count(l.day) FILTER (WHERE l.day > d.day - 7) AS days_loaded_7d,
+        count(l.day) AS days_loaded_28d,
+        count(l.day) FILTER (WHERE l.final) AS days_final_28d
+    FROM days d
+    LEFT JOIN ({_LOADED_DAYS}) l ON l.day BETWEEN d.day - 27 AND d.day
+    GROUP BY d.day
 )
-SELECT team.*, users.active_users_7d, users.active_users_28d
-FROM team JOIN users USING (day)
+SELECT
+    team.*,
+    users.active_users_7d,
+    users.active_users_28d,
+    loaded.days_loaded_7d,
+    loaded.days_loaded_28d,
+    CASE WHEN loaded.days_final_28d = 28 THEN '{FINAL}' ELSE '{PROVISIONAL}' END AS finality
+FROM team JOIN users USING (day) JOIN loaded USING (day)
 """
 
 
@@ -175,10 +237,11 @@ SELECT
     tab_acceptance_rate_7d,
     tab_acceptance_rate_28d,
     suggestion_acceptance_rate_28d,
-    line_acceptance_rate_28d,
+    ai_line_share_28d,
     active_users_7d,
     active_users_28d,
-    charged_cents_28d
+    billed_cents_28d,
+    days_loaded_28d
 FROM analytics.team_rolling_metrics
 WHERE day BETWEEN $start AND $end
 ORDER BY day DESC
@@ -226,7 +289,9 @@ SELECT
     coalesce(model, 'unknown') AS model,
     count(*) AS requests,
     sum(requests_costs) AS requests_costs,
-    sum(charged_cents) AS charged_cents,
+    coalesce({BILLED}, 0) AS billed_cents,
+    coalesce({INCLUDED}, 0) AS included_usage_cents,
+    coalesce(sum(charged_cents), 0) AS total_usage_cents,
     sum(total_cents) AS token_cost_cents,
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
@@ -264,12 +329,17 @@ WITH latest AS (
 cycle AS (
     SELECT
         max(subscription_cycle_start) AS cycle_start,
+        -- /teams/spend gives the cycle's start only: the cycle is one month long
         max(subscription_cycle_start) + INTERVAL 1 MONTH AS cycle_end,
         max(snapshot_at) AS snapshot_at
     FROM latest
 ),
 events AS (
-    SELECT lower(e.user_email) AS email, sum(e.charged_cents) AS cycle_charged_cents, count(*) AS cycle_usage_events
+    SELECT
+        lower(e.user_email) AS email,
+        coalesce({BILLED}, 0) AS cycle_billed_cents,
+        coalesce({INCLUDED}, 0) AS cycle_included_usage_cents,
+        count(*) AS cycle_usage_events
     FROM raw.usage_events e, cycle c
     WHERE e."timestamp" >= c.cycle_start AND e."timestamp" <= c.snapshot_at
     GROUP BY 1
@@ -293,11 +363,15 @@ SELECT
     s.monthly_limit_dollars,
     s.hard_limit_override_dollars,
     s.effective_per_user_limit_dollars,
-    coalesce(e.cycle_charged_cents, 0) AS cycle_charged_cents,
+    coalesce(e.cycle_billed_cents, 0) AS cycle_billed_cents,
+    coalesce(e.cycle_included_usage_cents, 0) AS cycle_included_usage_cents,
     coalesce(e.cycle_usage_events, 0) AS cycle_usage_events,
     coalesce(l.cycle_accepted_lines_added, 0) AS cycle_accepted_lines_added,
     {rate("coalesce(s.overall_spend_cents, s.spend_cents)", "l.cycle_accepted_lines_added")} AS cost_per_accepted_line_cents,
-    s.spend_cents * epoch(c.cycle_end - c.cycle_start) / NULLIF(epoch(c.snapshot_at - c.cycle_start), 0) AS projected_cycle_spend_cents
+    CASE WHEN c.snapshot_at > c.cycle_start THEN greatest(
+        s.spend_cents,
+        s.spend_cents * epoch(c.cycle_end - c.cycle_start) / epoch(c.snapshot_at - c.cycle_start)
+    ) END AS projected_cycle_spend_cents
 FROM latest s, cycle c
 LEFT JOIN events e ON e.email = lower(s.email)
 LEFT JOIN lines l ON l.email = lower(s.email)
@@ -308,7 +382,6 @@ SEAT_UTILIZATION_SQL = """
 WITH members AS (
     SELECT * FROM raw.team_members
     WHERE snapshot_at = (SELECT max(snapshot_at) FROM raw.team_members)
-      AND NOT coalesce(is_removed, false)
 ),
 as_of AS (SELECT max(day) AS as_of_day FROM raw.daily_usage),
 activity AS (
@@ -319,19 +392,26 @@ activity AS (
         count(DISTINCT d.day) FILTER (WHERE d.is_active AND d.day > a.as_of_day - 28) AS active_days_28d
     FROM raw.daily_usage d, as_of a
     GROUP BY 1
+),
+seats AS (
+    SELECT
+        m.*,
+        NOT coalesce(m.is_removed, false) AND coalesce(m.role, '') <> 'free-owner' AS is_billable_seat
+    FROM members m
 )
 SELECT
     lower(m.email) AS email,
     m.name,
     m.role,
     m.user_id,
+    m.is_billable_seat,
     a.as_of_day,
     act.last_active_day,
     coalesce(act.active_days_7d, 0) AS active_days_7d,
     coalesce(act.active_days_28d, 0) AS active_days_28d,
-    coalesce(act.active_days_7d, 0) = 0 AS idle_7d,
-    coalesce(act.active_days_28d, 0) = 0 AS idle_28d
-FROM members m, as_of a
+    m.is_billable_seat AND coalesce(act.active_days_7d, 0) = 0 AS idle_7d,
+    m.is_billable_seat AND coalesce(act.active_days_28d, 0) = 0 AS idle_28d
+FROM seats m, as_of a
 LEFT JOIN activity act ON act.email = lower(m.email)
 """
 
@@ -344,4 +424,5 @@ SELECT
     {rate("count(*) FILTER (WHERE NOT idle_7d)", "count(*)")} AS seat_utilization_7d,
     {rate("count(*) FILTER (WHERE NOT idle_28d)", "count(*)")} AS seat_utilization_28d
 FROM analytics.seat_utilization
+WHERE is_billable_seat
 """

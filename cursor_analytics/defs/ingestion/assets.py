@@ -6,7 +6,7 @@ replaced per UTC-day range in one transaction; snapshot tables keep every snapsh
 """
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import dagster as dg
@@ -97,13 +97,15 @@ def load_days(
 
 
 def load_snapshot(
+    context: dg.AssetExecutionContext,
     cursor_api: CursorApiResource,
     duckdb: DuckDBResource,
     table: Table,
     fetch: Callable[[CursorClient], tuple[list[dict[str, Any]], dict[str, Any]]],
 ) -> dg.MaterializeResult:
-    """Append one snapshot (all rows stamped with the same snapshot_at) to a history table."""
-    snapshot_at = datetime.now(UTC)
+    """Append one snapshot (all rows stamped with the same snapshot_at: the run's as-of time)
+    to a history table."""
+    snapshot_at = finality.run_as_of(context)
     with Staging([table]) as staging, cursor_api.get_client() as client:
         rows, extra = fetch(client)
         staging.append(table, [{**r, **extra, "snapshot_at": snapshot_at} for r in rows])
@@ -218,10 +220,12 @@ def audit_logs(
 
 
 @_snapshot("team_members")
-def team_members(cursor_api: CursorApiResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+def team_members(
+    context: dg.AssetExecutionContext, cursor_api: CursorApiResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
     """Snapshots of `GET /teams/members`: every member with role and removal flag, stamped with
     `snapshot_at`. History is kept; the latest snapshot is the current team."""
-    return load_snapshot(cursor_api, duckdb, TEAM_MEMBERS, lambda c: (c.team_members(), {}))
+    return load_snapshot(context, cursor_api, duckdb, TEAM_MEMBERS, lambda c: (c.team_members(), {}))
 
 
 def _spend(client: CursorClient) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -230,18 +234,22 @@ def _spend(client: CursorClient) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 
 @_snapshot("spend_snapshots")
-def spend_snapshots(cursor_api: CursorApiResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+def spend_snapshots(
+    context: dg.AssetExecutionContext, cursor_api: CursorApiResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
     """Snapshots of `POST /teams/spend` for the current billing cycle: one row per member per
     snapshot with on-demand spend (`spend_cents`), total spend including included usage
     (`overall_spend_cents`), limits, and the cycle start."""
-    return load_snapshot(cursor_api, duckdb, SPEND_SNAPSHOTS, _spend)
+    return load_snapshot(context, cursor_api, duckdb, SPEND_SNAPSHOTS, _spend)
 
 
 @_snapshot("repo_blocklists")
-def repo_blocklists(cursor_api: CursorApiResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
+def repo_blocklists(
+    context: dg.AssetExecutionContext, cursor_api: CursorApiResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
     """Snapshots of `GET /settings/repo-blocklists/repos`: each blocked repository URL with the
     glob patterns Cursor ignores in it."""
-    return load_snapshot(cursor_api, duckdb, REPO_BLOCKLISTS, lambda c: (c.repo_blocklists(), {}))
+    return load_snapshot(context, cursor_api, duckdb, REPO_BLOCKLISTS, lambda c: (c.repo_blocklists(), {}))
 
 
 partitioned_raw_assets = [daily_usage, usage_events, ai_commits, ai_changes, audit_logs]

@@ -11,7 +11,7 @@ the latest day.
 | `accepted_not_above_shown` | daily_usage | ERROR | accepted tabs or lines exceed those shown or written |
 | `row_count_anomaly` | daily_usage | WARN | a day's rows deviate from the median of the 14 days before it by more than the tolerance |
 | `schema_drift` | every raw table | WARN | the API sent fields the client does not know, or documented fields that always came stopped coming |
-| `spend_reconciliation` | spend_snapshots | WARN | the cycle's summed `chargedCents` differs from `/teams/spend` (the latest snapshot taken while the events were complete) by more than the tolerance, or days of the cycle are not loaded |
+| `spend_reconciliation` | spend_snapshots | WARN | the cycle's chargeable events' summed `chargedCents` differ from `spendCents`, or all events' from `overallSpendCents`, of `/teams/spend` (the latest snapshot taken while the events were complete) by more than the tolerance, or days of the cycle are not loaded |
 
 Natural keys: daily usage (day, user); usage events have no documented id, so the hash of the
 record as sent, per day; commits (commit_hash, repo_name, created_at), since a hash legitimately
@@ -357,9 +357,16 @@ def _events_complete_until(
     return complete, [d for d in cycle_days if d not in loads]
 
 
+def _gap_pct(events: float, reported: float) -> float:
+    gap = abs(events - reported)
+    return gap / reported * 100 if reported else (100.0 if events else 0.0)
+
+
 def spend_reconciliation(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) -> Outcome:
     """A spend snapshot of the current cycle, taken while the usage events in DuckDB were
-    complete, against the summed `chargedCents` of the events from the cycle start to it."""
+    complete, against the events from the cycle start to it: the chargeable events' summed
+    `chargedCents` against `spendCents` (billed spend), and all events' against
+    `overallSpendCents` (billed plus included usage; skipped when the API did not send it)."""
     tolerance = StaleDataSettings.from_env().spend_tolerance_pct
     cycle_start, latest = conn.execute(
         f"SELECT max(subscription_cycle_start), max(snapshot_at) FROM {table.ident} "
@@ -368,12 +375,12 @@ def spend_reconciliation(conn: duckdb.DuckDBPyConnection, table: Table, window: 
     if latest is None or cycle_start is None:
         return Outcome(True, "no spend snapshot with a cycle start yet", {}, dg.AssetCheckSeverity.WARN)
     complete, missing = _events_complete_until(conn, cycle_start, latest.date())
-    snapshot_at, reported = conn.execute(
-        f"SELECT snapshot_at, sum(spend_cents) FROM {table.ident} "
+    snapshot_at, reported, reported_overall = conn.execute(
+        f"SELECT snapshot_at, sum(spend_cents), sum(overall_spend_cents) FROM {table.ident} "
         "WHERE subscription_cycle_start = ? AND snapshot_at <= ? "
         "GROUP BY snapshot_at ORDER BY snapshot_at DESC LIMIT 1",
         [cycle_start, complete],
-    ).fetchone() or (None, None)
+    ).fetchone() or (None, None, None)
     metadata: dict[str, Any] = {
         "cycle_start": cycle_start.isoformat(),
         "events_complete_until": complete.isoformat(),
@@ -396,31 +403,49 @@ def spend_reconciliation(conn: duckdb.DuckDBPyConnection, table: Table, window: 
             {**metadata, "days_not_loaded": len(missing)},
             dg.AssetCheckSeverity.WARN,
         )
-    charged = 0.0
+    billed = total = 0.0
     if table_exists(conn, tables.USAGE_EVENTS.fqn):
-        charged = float(
-            conn.execute(
-                f"SELECT coalesce(sum(charged_cents), 0) FROM {tables.USAGE_EVENTS.ident} "
+        billed, total = (
+            float(v)
+            for v in conn.execute(
+                "SELECT coalesce(sum(charged_cents) FILTER (WHERE is_chargeable), 0), "
+                f"coalesce(sum(charged_cents), 0) FROM {tables.USAGE_EVENTS.ident} "
                 'WHERE "timestamp" >= ? AND "timestamp" <= ?',
                 [cycle_start, snapshot_at],
-            ).fetchone()[0]
+            ).fetchone()
         )
     reported = float(reported or 0)
-    gap = abs(charged - reported)
-    gap_pct = gap / reported * 100 if reported else (100.0 if charged else 0.0)
+    billed_pct = _gap_pct(billed, reported)
+    overall_pct = None if reported_overall is None else _gap_pct(total, float(reported_overall))
+    worst = max(billed_pct, overall_pct or 0.0)
+    description = (
+        f"billed events {billed:,.2f} vs spendCents {reported:,.2f} ({billed_pct:.2f}% apart)"
+        + (
+            ""
+            if overall_pct is None
+            else f"; all events {total:,.2f} vs overallSpendCents {float(reported_overall):,.2f} "
+            f"({overall_pct:.2f}% apart)"
+        )
+        + f" at {snapshot_at.isoformat(timespec='minutes')} (tolerance {tolerance:g}%)"
+    )
     return Outcome(
-        passed=gap_pct <= tolerance,
-        description=(
-            f"summed chargedCents {charged:,.2f} vs /teams/spend {reported:,.2f} at "
-            f"{snapshot_at.isoformat(timespec='minutes')}: {gap_pct:.2f}% apart (tolerance {tolerance:g}%)"
-        ),
+        passed=worst <= tolerance,
+        description=description,
         metadata={
             **metadata,
             "snapshot_at": snapshot_at.isoformat(),
             "spend_cents": dg.MetadataValue.float(reported),
-            "charged_cents_from_events": dg.MetadataValue.float(charged),
-            "gap_cents": dg.MetadataValue.float(gap),
-            "gap_pct": dg.MetadataValue.float(gap_pct),
+            "billed_cents_from_events": dg.MetadataValue.float(billed),
+            "gap_pct": dg.MetadataValue.float(billed_pct),
+            **(
+                {}
+                if overall_pct is None
+                else {
+                    "overall_spend_cents": dg.MetadataValue.float(float(reported_overall)),
+                    "total_usage_cents_from_events": dg.MetadataValue.float(total),
+                    "overall_gap_pct": dg.MetadataValue.float(overall_pct),
+                }
+            ),
         },
         severity=dg.AssetCheckSeverity.WARN,
     )
@@ -452,8 +477,9 @@ DRIFT = Check(
 )
 SPEND = Check(
     SPEND_RECONCILIATION,
-    "The billing cycle's summed chargedCents (usage events) matches /teams/spend within the "
-    "tolerance (CURSOR_ANALYTICS_SPEND_TOLERANCE_PCT).",
+    "The billing cycle's usage events match /teams/spend within the tolerance "
+    "(CURSOR_ANALYTICS_SPEND_TOLERANCE_PCT): chargeable events' summed chargedCents against "
+    "spendCents, all events' against overallSpendCents.",
     spend_reconciliation,
     dg.AssetCheckSeverity.WARN,
 )

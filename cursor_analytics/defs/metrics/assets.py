@@ -54,15 +54,18 @@ def derive_days(
     sources: Sequence[Table],
     headline_sql: str | None = None,
     chart: Callable[[Any, date], dg.MetadataValue] | None = None,
+    own_finality: bool = False,
 ) -> dg.MaterializeResult:
     """Recompute analytics.<name> for the run's partition range from `select_sql`; `chart`
-    draws the table up to the range's last day (charts.py)."""
+    draws the table up to the range's last day (charts.py). Each row gets the finality of its
+    day, unless `own_finality`: then `select_sql` gives each row's `finality` itself."""
     start, end = window_days(context)
     fqn = f"analytics.{name}"
     with duckdb.get_connection() as conn:
         for table in (*sources, finality.PARTITION_FINALITY):
             ensure_table(conn, table)
-        rows = replace_days_from_sql(conn, fqn, finality.with_finality(select_sql), (start, end))
+        select = select_sql if own_finality else finality.with_finality(select_sql)
+        rows = replace_days_from_sql(conn, fqn, select, (start, end))
         headline = _headline(conn, headline_sql, {"start": start, "end": end}) if headline_sql else {}
         metadata = {
             "dagster/row_count": rows,
@@ -119,15 +122,21 @@ def _daily(name: str, deps: Sequence[Any]):
 
 @_daily("user_daily_metrics", deps=[raw.daily_usage, raw.usage_events])
 def user_daily_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    """Per UTC day and user (lower-cased email): activity, requests by feature and the three
-    acceptance rates side by side, with spend from usage events.
+    """Per UTC day and user (lower-cased email): activity, requests by feature, the two
+    acceptance rates and the AI share of edited lines side by side, with spend from usage events.
 
     - `tab_acceptance_rate = tabs_accepted / tabs_shown`
     - `suggestion_acceptance_rate = accepts / (accepts + rejects)`
-    - `line_acceptance_rate = accepted_lines_added / total_lines_added`
-    - `charged_cents`, `requests_costs`, tokens: sums over the user's usage events that day.
+    - `ai_line_share = accepted_lines_added / total_lines_added`: the share of the lines added in
+      the editor (by AI or by hand) that came from accepted AI suggestions; not an acceptance rate.
+    - `billed_cents = sum(chargedCents)` of the user's chargeable events (`isChargeable`): spend
+      billed on top of the plan; `included_usage_cents` the same over the other events (usage the
+      plan includes); `total_usage_cents` both.
+    - `most_used_model`: the model of most of the user's usage events that day (ties: first by
+      name), else daily usage's `mostUsedModel`.
 
-    A rate whose denominator is 0 is NULL."""
+    A user seen only in usage events (no daily-usage row) has a row too. A rate whose
+    denominator is 0 is NULL."""
     return derive_days(
         context,
         duckdb,
@@ -143,13 +152,14 @@ def user_daily_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBResource
 
 @_daily("team_daily_metrics", deps=[user_daily_metrics])
 def team_daily_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    """Per UTC day, the whole team: active users, the three acceptance rates from team totals,
-    requests by feature, spend and spend per active user.
+    """Per UTC day, the whole team: active users, the two acceptance rates and the AI share of
+    edited lines from team totals, requests by feature, spend and spend per active user.
 
     - `tab_acceptance_rate = sum(tabs_accepted) / sum(tabs_shown)`
     - `suggestion_acceptance_rate = sum(accepts) / (sum(accepts) + sum(rejects))`
-    - `line_acceptance_rate = sum(accepted_lines_added) / sum(total_lines_added)`
-    - `spend_per_active_user_cents = sum(charged_cents) / active_users`
+    - `ai_line_share = sum(accepted_lines_added) / sum(total_lines_added)`
+    - `billed_cents`, `included_usage_cents`, `total_usage_cents`: the users' sums
+    - `spend_per_active_user_cents = billed_cents / active_users` (billed spend only)
 
     The headline metadata (plotted per partition in the UI) is computed over the run's range."""
     return derive_days(
@@ -177,9 +187,23 @@ def team_rolling_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBResour
     """Per UTC day, the team's rates over the trailing 7 and 28 days (the day and the 6 or 27
     before it), each a ratio of the window's summed totals, e.g.
     `tab_acceptance_rate_7d = sum(tabs_accepted over 7 days) / sum(tabs_shown over 7 days)`;
-    `active_users_7d` / `_28d` count distinct users active at least once in the window, and
-    `charged_cents_7d` / `_28d` sum spend."""
-    return derive_days(context, duckdb, "team_rolling_metrics", sql.ROLLING_SQL, [], sql.ROLLING_HEADLINE_SQL)
+    `active_users_7d` / `_28d` count distinct users active at least once in the window,
+    `billed_cents_7d` / `_28d` and `included_usage_cents_7d` / `_28d` sum spend.
+
+    Reading a partial window: `days_loaded_7d` / `_28d` count the days of the window whose daily
+    usage and usage events are loaded. A window with fewer than 7 (28) loaded days covers only
+    those days: its rates are over fewer days and its sums are smaller than a full window's
+    (on the first loaded day every window holds that one day). A row is `final` only when all
+    28 days of its window are loaded and final."""
+    return derive_days(
+        context,
+        duckdb,
+        "team_rolling_metrics",
+        sql.ROLLING_SQL,
+        [],
+        sql.ROLLING_HEADLINE_SQL,
+        own_finality=True,
+    )
 
 
 # --- ai_code_share_daily -----------------------------------------------------------------------
@@ -211,8 +235,9 @@ def ai_code_share_daily(context: dg.AssetExecutionContext, duckdb: DuckDBResourc
 
 @_daily("model_usage_daily", deps=[raw.usage_events])
 def model_usage_daily(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    """Per UTC day and model: requests, request cost units, charged cents, token cost and
-    tokens, distinct users, and `request_share = requests / all requests that day`."""
+    """Per UTC day and model: requests, request cost units, billed and included-usage cents,
+    token cost and tokens, distinct users, and `request_share = requests / all requests that
+    day`."""
     return derive_days(
         context,
         duckdb,
@@ -240,11 +265,15 @@ def spend_per_user(duckdb: DuckDBResource) -> dg.MaterializeResult:
     cycle's usage events.
 
     - `spend_cents`: on-demand spend (excludes included usage); `overall_spend_cents` includes it.
-    - `cycle_charged_cents = sum(chargedCents)` of the member's usage events from the cycle start
-      to the snapshot (reconciles with `spend_cents` when every day of the cycle is loaded).
-    - `cost_per_accepted_line_cents = overall_spend_cents / accepted_lines_added` in the cycle.
-    - `projected_cycle_spend_cents = spend_cents * cycle_length / time_elapsed_in_cycle`
-      (linear projection to the cycle end, one month after its start)."""
+    - `cycle_billed_cents = sum(chargedCents)` of the member's chargeable usage events from the
+      cycle start to the snapshot (reconciles with `spend_cents` when every day of the cycle is
+      loaded); `cycle_included_usage_cents` the same over the non-chargeable events (with it,
+      reconciles with `overall_spend_cents`).
+    - `cost_per_accepted_line_cents = overall_spend_cents / accepted_lines_added` in the cycle:
+      all AI spend, billed and plan-included.
+    - `projected_cycle_spend_cents = max(spend_cents, spend_cents * cycle_length /
+      time_elapsed_in_cycle)`: linear projection of on-demand spend to the cycle end (one month
+      after its start: `/teams/spend` gives no end), never below the spend so far."""
     return derive_table(
         duckdb,
         "spend_per_user",
@@ -268,11 +297,14 @@ def spend_per_user(duckdb: DuckDBResource) -> dg.MaterializeResult:
     deps=[raw.team_members, raw.daily_usage],
 )
 def seat_utilization(duckdb: DuckDBResource) -> dg.MaterializeResult:
-    """Per current member (latest members snapshot, removed members excluded): days active in
-    the trailing 7 and 28 days ending at the latest loaded day, and whether the seat is idle.
+    """Per member of the latest members snapshot: days active in the trailing 7 and 28 days
+    ending at the latest loaded day, whether the member holds a paid seat, and whether that
+    seat is idle.
 
-    - `seat_utilization_7d = members active at least once in 7 days / members` (metadata)
-    - `idle_7d` / `idle_28d`: no active day in the window: the idle seats, by email."""
+    - `is_billable_seat`: false for `free-owner` admins (no paid seat) and removed members.
+    - `seat_utilization_7d = billable seats active at least once in 7 days / billable seats`
+      (metadata; `seats` counts billable seats only)
+    - `idle_7d` / `idle_28d`: a billable seat with no active day in the window: the idle seats."""
     return derive_table(
         duckdb,
         "seat_utilization",

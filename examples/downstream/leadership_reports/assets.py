@@ -23,10 +23,10 @@ COLUMNS = {
     "peak_daily_active_users": "Most active users on one day.",
     "tab_acceptance_rate": "sum(tabs_accepted) / sum(tabs_shown) over the week.",
     "suggestion_acceptance_rate": "sum(accepts) / (sum(accepts) + sum(rejects)) over the week.",
-    "line_acceptance_rate": "sum(accepted_lines_added) / sum(total_lines_added) over the week.",
+    "ai_line_share": "sum(accepted_lines_added) / sum(total_lines_added) over the week: AI share of edited lines.",
     "tab_acceptance_rate_change": "tab_acceptance_rate minus the previous week's (percentage points / 100).",
     "agent_requests": "Agent requests over the week.",
-    "spend_dollars": "sum(charged_cents) / 100 over the week.",
+    "spend_dollars": "sum(billed_cents) / 100 over the week: spend billed on top of the plan.",
     "spend_per_active_user_day_dollars": "spend_dollars / sum(daily active users).",
 }
 
@@ -44,7 +44,7 @@ WITH weeks AS (
         sum(accepted_lines_added) AS accepted_lines_added,
         sum(total_lines_added) AS total_lines_added,
         sum(agent_requests) AS agent_requests,
-        sum(charged_cents) AS charged_cents,
+        sum(billed_cents) AS billed_cents,
         sum(active_users) AS active_user_days
     FROM {UPSTREAM_TABLE}
     GROUP BY 1
@@ -54,7 +54,7 @@ rates AS (
         *,
         CAST(tabs_accepted AS DOUBLE) / NULLIF(tabs_shown, 0) AS tab_acceptance_rate,
         CAST(accepts AS DOUBLE) / NULLIF(accepts + rejects, 0) AS suggestion_acceptance_rate,
-        CAST(accepted_lines_added AS DOUBLE) / NULLIF(total_lines_added, 0) AS line_acceptance_rate
+        CAST(accepted_lines_added AS DOUBLE) / NULLIF(total_lines_added, 0) AS ai_line_share
     FROM weeks
 )
 SELECT
@@ -66,11 +66,11 @@ SELECT
     peak_daily_active_users,
     tab_acceptance_rate,
     suggestion_acceptance_rate,
-    line_acceptance_rate,
+    ai_line_share,
     tab_acceptance_rate - lag(tab_acceptance_rate) OVER (ORDER BY week_start) AS tab_acceptance_rate_change,
     CAST(agent_requests AS BIGINT) AS agent_requests,
-    charged_cents / 100.0 AS spend_dollars,
-    charged_cents / 100.0 / NULLIF(active_user_days, 0) AS spend_per_active_user_day_dollars
+    billed_cents / 100.0 AS spend_dollars,
+    billed_cents / 100.0 / NULLIF(active_user_days, 0) AS spend_per_active_user_day_dollars
 FROM rates
 ORDER BY week_start
 """
@@ -102,9 +102,9 @@ def weekly_cursor_report(context: dg.AssetExecutionContext, duckdb: DuckDBResour
     cursor-analytics' `analytics.team_daily_metrics`.
 
     - `tab_acceptance_rate = sum(tabs_accepted) / sum(tabs_shown)` over the week's days, and the
-      suggestion and line acceptance rates likewise: ratios of weekly totals;
+      suggestion acceptance rate and the AI line share likewise: ratios of weekly totals;
     - `mean_daily_active_users`, `peak_daily_active_users`;
-    - `spend_per_active_user_day_dollars = sum(charged_cents) / 100 / sum(active_users)`;
+    - `spend_per_active_user_day_dollars = sum(billed_cents) / 100 / sum(active_users)`;
     - `complete_week`: all 7 days loaded (a partial week is labelled, not hidden).
 
     Rebuilt whole on every run, in one transaction."""
