@@ -89,7 +89,11 @@ def test_every_check_passes_on_the_data_the_simulator_served(copy):
         spend.metadata["overall_spend_cents"].value
     )
     # included usage carries cents: the two figures differ
-    assert 0 < spend.metadata["billed_cents_from_events"].value < spend.metadata["total_usage_cents_from_events"].value
+    assert (
+        0
+        < spend.metadata["billed_cents_from_events"].value
+        < spend.metadata["total_usage_cents_from_events"].value
+    )
 
 
 def test_each_check_fails_or_warns_on_data_built_to_violate_it(copy):

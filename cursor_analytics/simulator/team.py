@@ -861,7 +861,8 @@ class Team:
         start) matter only under the `non_midnight_date` variant."""
         v = self.variants
         m = ud.member
-        rec: dict[str, Any] = {"userId": self.user_id_value(m)}
+        # A number in every documented version (while members and spend use `user_...` strings).
+        rec: dict[str, Any] = {"userId": m.numeric_id}
         if v.non_midnight_date:
             s_ms = day_start_ms(day) if start_ms is None else start_ms
             s_day = ms_to_day(s_ms) if start_day is None else start_day
