@@ -64,7 +64,8 @@ class StaleDataSettings:
     - `request_budget`: most API requests one sensor tick may send.
     - `sensor_interval_seconds`: seconds between sensor ticks (Cursor aggregates hourly).
     - `webhook_url`: Slack-compatible incoming webhook for alerts; None = no alerts.
-    - `spend_tolerance_pct`: allowed relative gap between summed `chargedCents` and /teams/spend.
+    - `spend_tolerance_pct`: allowed relative gap between the usage events' summed `chargedCents`
+      and /teams/spend (chargeable events vs `spendCents`, all events vs `overallSpendCents`).
     - `row_count_tolerance_pct`: allowed deviation of a day's daily-usage rows from the median
       of the days before it.
     """
