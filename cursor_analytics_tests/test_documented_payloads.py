@@ -35,6 +35,12 @@ GET = {
     "/teams/members": load("admin_teams_members")["response"],
     "/settings/repo-blocklists/repos": load("admin_repo_blocklists")["response"],
 }
+# AI Code Tracking items and the field that dates them.
+AI_CODE = {
+    "/analytics/ai-code/commits": (load("ai_code_commits")["response"]["items"], "commitTs"),
+    "/analytics/ai-code/changes": (load("ai_code_changes")["response"]["items"], "createdAt"),
+}
+CODE_DAY = date(2025, 7, 30)  # the day of the documented commit and change
 # The day of the documented usage events (all three on 2025-06-26 UTC).
 EVENTS_DAY = date(2025, 6, 26)
 AS_OF = datetime(2025, 6, 27, 12, tzinfo=UTC)
@@ -70,6 +76,10 @@ def _one_page(records_key: str, records: list[dict[str, Any]], body: dict[str, A
     }
 
 
+def _iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 class _DocumentedApi(BaseHTTPRequestHandler):
     """Answers with the documented examples; ranged endpoints with the documented records whose
     time falls in the requested window."""
@@ -83,8 +93,17 @@ class _DocumentedApi(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        path = self.path.split("?")[0]
-        self._send(200, GET[path]) if path in GET else self._send(404, {"error": "Not Found"})
+        url = httpx.URL(self.path)
+        if url.path in AI_CODE:
+            items, field = AI_CODE[url.path]
+            lo, hi = (_iso(url.params[k]) for k in ("startDate", "endDate"))
+            hits = [i for i in items if lo <= _iso(i[field]) <= hi]
+            page_size = int(url.params.get("pageSize", 100))
+            self._send(200, {"items": hits, "totalCount": len(hits), "page": 1, "pageSize": page_size})
+        elif url.path in GET:
+            self._send(200, GET[url.path])
+        else:
+            self._send(404, {"error": "Not Found"})
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
@@ -132,6 +151,13 @@ def documented_db(tmp_path_factory) -> Iterator[Any]:
             selection=[dg.AssetKey(k) for k in keys],
             resources=res,
             tags={**range_tags(EVENTS_DAY, EVENTS_DAY), **as_of_tags(AS_OF)},
+        )
+        code = [["raw", "ai_commits"], ["raw", "ai_changes"], ["analytics", "ai_code_share_daily"]]
+        dg.materialize(
+            ALL_ASSETS,
+            selection=[dg.AssetKey(k) for k in code],
+            resources=res,
+            tags={**range_tags(CODE_DAY, CODE_DAY), **as_of_tags(AS_OF)},
         )
         snapshots = [
             ["raw", "team_members"],
@@ -231,6 +257,45 @@ def test_documented_spend_and_members_give_cycle_figures_and_billable_seats(docu
         ("admin@company.com", "owner", True, True),
         ("developer@company.com", "member", True, True),
     ]
+
+
+def test_documented_commit_and_change_give_the_ai_share_of_committed_lines(documented_db):
+    commits = query(
+        documented_db,
+        "SELECT day, commit_hash, user_id, user_email, repo_name, is_primary_branch, commit_source, "
+        "total_lines_added, tab_lines_added, composer_lines_added, non_ai_lines_added FROM raw.ai_commits",
+    )
+    assert commits == [
+        (
+            CODE_DAY,
+            "a1b2c3d4",
+            "user_3k9x8q...",
+            "developer@company.com",
+            "company/repo",
+            True,
+            "ide",
+            120,
+            50,
+            40,
+            30,
+        )
+    ]
+    changes = query(
+        documented_db, "SELECT day, change_id, source, model, total_lines_added FROM raw.ai_changes"
+    )
+    assert changes == [(CODE_DAY, "749356201", "COMPOSER", None, 18)]
+    files = query(
+        documented_db,
+        "SELECT file_name, file_extension, lines_added FROM raw.ai_change_files ORDER BY file_name",
+    )
+    assert files == [("src/analytics/report.ts", "ts", 12), ("src/analytics/ui.tsx", "tsx", 6)]
+    share = query(
+        documented_db,
+        "SELECT day, email, repo_name, commits, ai_lines_added, total_lines_added, ai_share, "
+        "primary_ai_lines_added, primary_total_lines_added, primary_ai_share FROM analytics.ai_code_share_daily",
+    )
+    # tab 50 + composer 40 of 120 lines added, on the primary branch
+    assert share == [(CODE_DAY, "developer@company.com", "company/repo", 1, 90, 120, 0.75, 90, 120, 0.75)]
 
 
 # --- 2. the simulator against every documented example it serves --------------------------------

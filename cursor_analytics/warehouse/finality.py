@@ -153,8 +153,12 @@ def parse_as_of(value: str) -> datetime:
 
 
 def run_as_of(context: Any) -> datetime:
-    """The run's "now": its `cursor_analytics/as_of` tag, else the current time."""
-    tag = context.run.tags.get(AS_OF_TAG)
+    """The run's "now": its `cursor_analytics/as_of` tag, else the current time (also for a
+    directly invoked asset, whose context has no run)."""
+    try:
+        tag = context.run.tags.get(AS_OF_TAG)
+    except Exception:  # Dagster's DagsterInvalidPropertyError: no run on a direct invocation
+        tag = None
     return parse_as_of(tag) if tag else utc_now()
 
 

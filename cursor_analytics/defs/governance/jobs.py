@@ -70,7 +70,7 @@ def _snapshot(
     asset: dg.AssetsDefinition, cursor_api: CursorApiResource, duckdb: DuckDBResource, why: str
 ) -> dg.AssetMaterialization:
     """Run a raw snapshot asset's own code and report it as that asset's materialization."""
-    result = asset(cursor_api=cursor_api, duckdb=duckdb)
+    result = asset(dg.build_asset_context(), cursor_api=cursor_api, duckdb=duckdb)
     return dg.AssetMaterialization(asset_key=asset.key, metadata={**result.metadata, "governance": why})
 
 
