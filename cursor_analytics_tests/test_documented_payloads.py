@@ -21,11 +21,12 @@ import dagster as dg
 import httpx
 import pytest
 
+from cursor_analytics.defs.partitions import range_tags
 from cursor_analytics.defs.resources import CursorApiResource, WarehouseResource
 from cursor_analytics.simulator import Simulator, Variants
 from cursor_analytics.warehouse.finality import as_of_tags
 from cursor_analytics_tests.fixtures import FIXTURES, load, load_text
-from cursor_analytics_tests.support import ALL_ASSETS, query, range_tags
+from cursor_analytics_tests.support import ALL_ASSETS, query
 
 # --- 1. documented payloads through the client, the raw assets and the metrics ------------------
 

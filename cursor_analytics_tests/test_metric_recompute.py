@@ -23,10 +23,11 @@ import duckdb
 import httpx
 import pytest
 
+from cursor_analytics.defs.partitions import range_tags
 from cursor_analytics.simulator import Simulator
 from cursor_analytics.simulator.team import Team
 from cursor_analytics.warehouse.finality import StaleDataSettings, as_of_tags
-from cursor_analytics_tests.support import ALL_ASSETS, range_tags, resources
+from cursor_analytics_tests.support import ALL_ASSETS, resources
 
 TODAY = date(2025, 6, 20)  # the simulator's and the runs' clock: 12:00 UTC of this day
 AS_OF = datetime.combine(TODAY, time(12), tzinfo=UTC)

@@ -174,7 +174,7 @@ WHERE day BETWEEN $start AND $end
 # numbers), with their finality (every fingerprinted dataset holding the day final).
 _LOADED_DAYS = f"""
 SELECT day, bool_and(finality = '{FINAL}') AS final
-FROM {PARTITION_FINALITY.fqn}
+FROM {PARTITION_FINALITY.ident}
 WHERE day BETWEEN CAST($start AS DATE) - 27 AND $end
   AND dataset IN ({", ".join(f"'{d}'" for d in FINGERPRINTED)})
 GROUP BY day
