@@ -4,7 +4,6 @@ Delivery failures are logged, never raised."""
 
 import json
 import logging
-import socket
 import socketserver
 import threading
 import time

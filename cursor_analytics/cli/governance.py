@@ -3,10 +3,15 @@
 `plan` shows what would change. `apply` prints the same plan and is a dry run unless `--yes`
 is given; with it, the apply runs the Dagster job in-process against the local Dagster
 instance, so every apply is a recorded run whose snapshot materialization shows the effect.
+The run takes no Dagster pool slot: the governance lock (governance.lock), which the kernel
+releases however the process ends, keeps two applies apart, and a run left STARTED by a killed
+command is marked failed by the next one.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +30,7 @@ from cursor_analytics.warehouse import WarehouseLockedError, connect
 
 T = TypeVar("T")
 DRY_RUN = "Dry run: nothing was changed. Re-run with --yes to apply."
+PID_TAG, HOST_TAG = "cursor_analytics/pid", "cursor_analytics/host"  # of the process running the command
 
 
 def _guard(fn: Callable[..., T], *args: Any) -> T:
@@ -62,13 +68,44 @@ def _run_job(job: str, op: str, config: dict[str, Any], db: str, base_url: str) 
         "loggers": {"console": {"config": {"log_level": "WARNING"}}},
     }
     with dg.DagsterInstance.get() as instance:
+        _fail_runs_of_ended_processes(instance)
         result = _guard(
             lambda: defs.resolve_job_def(job).execute_in_process(
-                run_config=run_config, instance=instance, raise_on_error=True
+                run_config=run_config,
+                instance=instance,
+                raise_on_error=True,
+                tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
             )
         )
     click.echo(f"Run {result.run_id} of {job} succeeded (see it with `make ui`).")
     return result.output_for_node(op)
+
+
+def _fail_runs_of_ended_processes(instance: Any) -> None:
+    """A command killed mid-run (SIGKILL, a closed terminal) leaves its in-process run STARTED
+    for ever: no daemon watches it. Mark such runs of this machine failed, so the UI does not
+    show them running (what they held, the governance lock, ended with their process)."""
+    import dagster as dg
+
+    started = instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={HOST_TAG: socket.gethostname()})
+    )
+    for run in started:
+        pid = int(run.tags.get(PID_TAG, "0"))
+        if pid and not _alive(pid):
+            instance.report_run_failed(
+                run, message=f"Its process (PID {pid}) ended without finishing the run (killed)."
+            )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 file_help = "Governance file (YAML)."

@@ -204,13 +204,17 @@ def read_team_spend(conn: duckdb.DuckDBPyConnection) -> TeamSpend | None:
     ).fetchall()
     if not rows:
         return None
-    for table in (tables.USAGE_EVENTS, tables.DAILY_USAGE):  # joined by the projection's SQL
-        ensure_table(conn, table)
-    projected = dict(
-        conn.execute(
-            f"SELECT email, projected_cycle_spend_cents FROM ({metrics.SPEND_PER_USER_SQL})"
-        ).fetchall()
-    )
+    projected: dict[str, float] = {}
+    joined = (tables.USAGE_EVENTS, tables.DAILY_USAGE)  # by the projection's SQL
+    missing = [t for t in joined if not table_exists(conn, t.fqn)]
+    if not missing or not _read_only(conn):  # read-only without events: no projection
+        for table in missing:
+            ensure_table(conn, table)
+        projected = dict(
+            conn.execute(
+                f"SELECT email, projected_cycle_spend_cents FROM ({metrics.SPEND_PER_USER_SQL})"
+            ).fetchall()
+        )
     removed: set[str] = set()
     if table_exists(conn, tables.TEAM_MEMBERS.fqn):
         removed = {
@@ -234,6 +238,12 @@ def read_team_spend(conn: duckdb.DuckDBPyConnection) -> TeamSpend | None:
             limit = int(limit)
         members[email] = MemberSpend(email, name, role, limit, known, spend_cents, projected.get(email))
     return TeamSpend(rows[0][5], rows[0][6], members, frozenset(removed))
+
+
+def _read_only(conn: duckdb.DuckDBPyConnection) -> bool:
+    return conn.execute(
+        "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()[0]
 
 
 def check_members(file: SpendLimitsFile, team: TeamSpend) -> None:
