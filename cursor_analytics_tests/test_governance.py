@@ -231,6 +231,27 @@ def test_blocklists_plan_apply_and_prune_converge_to_the_file(sim, tmp_path):
     assert again.output_for_node(BLOCKLIST_OP)["plan"].changes == ()
 
 
+def test_an_upsert_left_without_an_answer_stays_pending_until_the_next_plan_settles_it(sim, tmp_path):
+    url = "https://github.com/acme/app"
+    path = write(tmp_path / "repo_blocklists.yaml", f'repos:\n  {url}:\n    - "*.env"\n')
+    db = tmp_path / "cursor.duckdb"
+    res, instance = resources(sim, db, max_attempts=1), dg.DagsterInstance.ephemeral()
+    sim.faults = Faults(truncate_rate=1.0, paths=(UPSERT_PATH,))  # applied, then the answer is cut off
+    failed = run(
+        "repo_blocklists_job", BLOCKLIST_OP, res, instance, raise_on_error=False, path=path, apply=True
+    )
+    error = failed.failure_data_for_node(BLOCKLIST_OP).error.cause
+    assert "Whether it reached Cursor is not known" in error.message
+    assert [(r[1], r[4]) for r in audit_rows(db)] == [(url, "pending")]
+    assert url in {r["url"] for r in sim.blocklists}  # it did reach Cursor
+
+    sim.faults = Faults()
+    planned = run("repo_blocklists_job", BLOCKLIST_OP, res, instance, path=path)  # a plan, no apply
+    assert url not in {c.url for c in planned.output_for_node(BLOCKLIST_OP)["plan"].changes}
+    (row,) = query(db, "SELECT outcome, message FROM governance.audit_log")
+    assert row[0] == "success" and row[1].startswith(f"settled by run {planned.run_id}")
+
+
 @pytest.mark.parametrize(
     "pattern", ["*", "*.env", "config/*", "**/*.secret", "src/api/keys.ts", "docs/**", ".github/*"]
 )
