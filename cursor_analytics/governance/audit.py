@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -134,11 +134,11 @@ def pending_writes(conn: duckdb.DuckDBPyConnection) -> list[PendingWrite]:
     """The rows of governance.audit_log still `pending`, oldest first (read-only)."""
     if not table_exists(conn, AUDIT_LOG.fqn):
         return []
-    columns = {r[0] for r in conn.execute(f"DESCRIBE {AUDIT_LOG.fqn}").fetchall()}
+    columns = {r[0] for r in conn.execute(f"DESCRIBE {AUDIT_LOG.ident}").fetchall()}
     if "write_id" not in columns:  # a table from before intents: nothing can be pending
         return []
     rows = conn.execute(
-        f"SELECT write_id, recorded_at, action, target, before, after, run_id FROM {AUDIT_LOG.fqn} "
+        f"SELECT write_id, recorded_at, action, target, before, after, run_id FROM {AUDIT_LOG.ident} "
         "WHERE outcome = ? ORDER BY recorded_at",
         [PENDING],
     ).fetchall()
@@ -214,7 +214,7 @@ class AuditLog:
 
     def _intend(self, intents: Iterable[Intent]) -> list[str]:
         now = datetime.now(UTC)
-        rows = [
+        rows: list[Mapping[str, Any]] = [
             {
                 "recorded_at": now,
                 "actor": self.actor,
@@ -242,7 +242,7 @@ class AuditLog:
         with self._connect() as conn:
             ensure_table(conn, AUDIT_LOG)
             conn.execute(
-                f"UPDATE {AUDIT_LOG.fqn} SET outcome = ?, message = ?, completed_at = ? "
+                f"UPDATE {AUDIT_LOG.ident} SET outcome = ?, message = ?, completed_at = ? "
                 "WHERE write_id IN (SELECT unnest(?::VARCHAR[]))",
                 [outcome, message, datetime.now(UTC).replace(tzinfo=None), ids],
             )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -326,7 +327,7 @@ def apply_blocklists(
         audit.write(
             [Intent(UPSERT, c.url, _state(c.repo_id, c.before), _state(c.repo_id, c.after)) for c in upserts],
             lambda: client.upsert_repo_blocklists(
-                [{"url": c.url, "patterns": list(c.after)} for c in upserts]
+                [{"url": c.url, "patterns": list(c.after or ())} for c in upserts]
             ),
             applied,
             f"{len(upserts)} repositories (one upsert)",
@@ -336,7 +337,7 @@ def apply_blocklists(
         for c in plan.removals:
             audit.write(
                 [Intent(DELETE, c.url, _state(c.repo_id, c.before), None)],
-                lambda c=c: client.delete_repo_blocklist(c.repo_id),
+                partial(client.delete_repo_blocklist, str(c.repo_id)),
                 applied,
                 c.url,
                 lambda _: "deleted",

@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -241,9 +242,10 @@ def read_team_spend(conn: duckdb.DuckDBPyConnection) -> TeamSpend | None:
 
 
 def _read_only(conn: duckdb.DuckDBPyConnection) -> bool:
-    return conn.execute(
+    row = conn.execute(
         "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchone()[0]
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def check_members(file: SpendLimitsFile, team: TeamSpend) -> None:
@@ -386,7 +388,7 @@ def apply_spend_limits(
         after = {"spend_limit_dollars": change.after}
         audit.write(
             [Intent(SET_LIMIT, change.email, before, after)],
-            lambda change=change: client.set_user_spend_limit(change.email, change.after),
+            partial(client.set_user_spend_limit, change.email, change.after),
             applied,
             change.email,
             lambda reply: reply["message"],

@@ -228,8 +228,8 @@ class Staging:
             for fqn, table in self._tables.items():
                 if table.day_column and self.row_counts[fqn]:
                     self.out_of_window[fqn] = conn.execute(
-                        f'SELECT "{table.day_column}" AS day, count(*) FROM read_parquet(?) '
-                        f"WHERE day IS NULL OR day NOT BETWEEN ? AND ? GROUP BY day ORDER BY day",
+                        f"SELECT {quote_ident(table.day_column)} AS day, count(*) FROM read_parquet(?) "
+                        "WHERE day IS NULL OR day NOT BETWEEN ? AND ? GROUP BY day ORDER BY day",
                         [self.path(table).as_posix(), *window],
                     ).fetchall()
         loaded_at = (loaded_at or datetime.now(UTC)).replace(tzinfo=None)

@@ -168,6 +168,7 @@ def spend_limits_op(
             if team is None:
                 raise spend_limits.MissingSnapshot(spend_limits.MISSING_SNAPSHOT)
             plan = spend_limits.plan_spend_limits(file, team)
+        assert team is not None  # refused above, or just refreshed
         _log_settled(context, spend_limits.settle_pending(audit, team))
         context.log.info(plan.to_markdown())
         if not config.apply:
