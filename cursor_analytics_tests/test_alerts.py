@@ -4,7 +4,9 @@ Delivery failures are logged, never raised."""
 
 import json
 import logging
+import socketserver
 import threading
+import time
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -13,7 +15,7 @@ import pytest
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
 from cursor_analytics.definitions import defs
-from cursor_analytics.defs.freshness.alerts import send_alert
+from cursor_analytics.defs.freshness.alerts import DEADLINE_SECONDS, send_alert
 from cursor_analytics.defs.freshness.sensors import (
     build_freshness_alert_sensor,
     build_stale_partitions_sensor,
@@ -146,3 +148,53 @@ def test_a_failed_delivery_is_logged_without_the_url_and_never_raised(caplog):
     assert "Alert not delivered to 127.0.0.1: HTTP 500" in messages
     assert any(m.startswith("Alert not delivered to 127.0.0.1: Connect") for m in messages)
     assert not any("secret-token" in m for m in messages)
+
+
+class Drip:
+    """A webhook on 127.0.0.1 that reads the request, then answers one byte every 0.2 s for a
+    minute: every read is quick, the whole answer is not. Records the bytes it sent before the
+    client hung up."""
+
+    ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" + b"X-Slow: " + b"." * 300 + b"\r\n\r\n"
+
+    def __init__(self):
+        self.sent = 0
+        self.hung_up = threading.Event()
+        drip = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                self.request.recv(65536)
+                try:
+                    for byte in drip.ANSWER:
+                        self.request.sendall(bytes([byte]))
+                        drip.sent += 1
+                        time.sleep(0.2)  # the server's behaviour: a slow drip
+                except OSError:
+                    drip.hung_up.set()
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/secret-token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_slow_dripping_webhook_is_abandoned_at_the_deadline_and_no_log_names_the_secret(caplog, webhook):
+    drip = Drip()
+    try:
+        with caplog.at_level(logging.DEBUG):  # every logger, httpx's and httpcore's included
+            assert send_alert(drip.url, "late") is False
+            assert send_alert(webhook.url, "late") is True
+        assert drip.hung_up.wait(10)  # the client closed the connection mid-answer
+        assert 0 < drip.sent < len(Drip.ANSWER)
+    finally:
+        drip.close()
+    assert webhook.bodies == [{"text": "late"}]
+    assert any(r.name.startswith("httpcore") for r in caplog.records)  # DEBUG was really captured
+    assert f"Alert not delivered to 127.0.0.1: no answer within {DEADLINE_SECONDS:g} s" in caplog.messages
+    logged = [r.getMessage() + repr(r.args) + str(r.exc_info) for r in caplog.records]
+    assert not [m for m in logged if "secret-token" in m or "/services/" in m]

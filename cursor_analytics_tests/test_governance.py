@@ -18,6 +18,7 @@ from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.governance import blocklists, spend_limits
 from cursor_analytics.governance.files import GovernanceFileError
 from cursor_analytics.simulator import Faults, Simulator
+from cursor_analytics.ui.metadata import escape_markdown
 from cursor_analytics_tests.support import ALL_ASSETS, query, resources
 
 SPEND_OP, BLOCKLIST_OP = "governance_spend_limits", "governance_repo_blocklists"
@@ -66,7 +67,7 @@ def write(path: Path, text: str) -> str:
 def audit_rows(db: Path) -> list[tuple]:
     return query(
         db,
-        "SELECT action, target, before, after, outcome, run_id, source_sha256 "
+        "SELECT action, target, before, after, outcome, run_id, source_sha256, write_id "
         "FROM governance.audit_log ORDER BY recorded_at",
     )
 
@@ -101,7 +102,7 @@ def test_spend_limits_plan_is_a_dry_run_then_apply_converges_to_the_file(sim, tm
         m.email: m.monthly_limit for m in members if m.email in expected_changes
     }
     markdown = output_metadata(planned, SPEND_OP)["plan"].value
-    assert f"| {raised.email} | member |" in markdown and "$400" in markdown
+    assert f"| {escape_markdown(raised.email)} | member |" in markdown and "$400" in markdown
     assert sim.request_count() == 0  # a plan reads the stored snapshot: no request at all
 
     applied = run("spend_limits_job", SPEND_OP, res, instance, path=path, apply=True)
@@ -155,7 +156,9 @@ def test_a_failed_write_stops_the_apply_and_everything_written_is_audited(sim, t
     assert error.cls_name == "WriteFailed" and "recorded in governance.audit_log" in error.message
     rows = audit_rows(db)
     succeeded = {r[1] for r in rows if r[4] == "success"}
-    assert [r[4] for r in rows][-1] == "error" and sum(r[4] == "error" for r in rows) == 1
+    # a 500 does not say whether the write was made: its row stays pending, not "error"
+    assert [r[4] for r in rows] == ["success"] * 4 + ["pending"]
+    assert "Whether it reached Cursor is not known" in error.message
     assert len(succeeded) == 4
     assert {m.email for m in current_members(sim) if m.monthly_limit == 5} == succeeded
     # the limits did change, so the failed run still records the snapshot that shows it
@@ -164,6 +167,17 @@ def test_a_failed_write_stops_the_apply_and_everything_written_is_audited(sim, t
     sim.faults = Faults()
     run("spend_limits_job", SPEND_OP, res, instance, path=path, apply=True)
     assert {m.monthly_limit for m in current_members(sim)} == {5}
+    # the next apply settled the pending row against its fresh snapshot: the 500 wrote nothing
+    (settled,) = query(
+        db,
+        "SELECT target, outcome, message FROM governance.audit_log WHERE write_id = ?",
+        [next(r[7] for r in audit_rows(db) if r[4] not in ("success",))],
+    )
+    assert (
+        settled[0] == rows[-1][1]
+        and settled[1] == "not_written"
+        and "still shows the limit before" in settled[2]
+    )
     assert run("spend_limits_job", SPEND_OP, res, instance, path=path).output_for_node(SPEND_OP)["plan"].empty
 
 
@@ -215,6 +229,27 @@ def test_blocklists_plan_apply_and_prune_converge_to_the_file(sim, tmp_path):
 
     again = run("repo_blocklists_job", BLOCKLIST_OP, res, instance, path=path, prune=True)
     assert again.output_for_node(BLOCKLIST_OP)["plan"].changes == ()
+
+
+def test_an_upsert_left_without_an_answer_stays_pending_until_the_next_plan_settles_it(sim, tmp_path):
+    url = "https://github.com/acme/app"
+    path = write(tmp_path / "repo_blocklists.yaml", f'repos:\n  {url}:\n    - "*.env"\n')
+    db = tmp_path / "cursor.duckdb"
+    res, instance = resources(sim, db, max_attempts=1), dg.DagsterInstance.ephemeral()
+    sim.faults = Faults(truncate_rate=1.0, paths=(UPSERT_PATH,))  # applied, then the answer is cut off
+    failed = run(
+        "repo_blocklists_job", BLOCKLIST_OP, res, instance, raise_on_error=False, path=path, apply=True
+    )
+    error = failed.failure_data_for_node(BLOCKLIST_OP).error.cause
+    assert "Whether it reached Cursor is not known" in error.message
+    assert [(r[1], r[4]) for r in audit_rows(db)] == [(url, "pending")]
+    assert url in {r["url"] for r in sim.blocklists}  # it did reach Cursor
+
+    sim.faults = Faults()
+    planned = run("repo_blocklists_job", BLOCKLIST_OP, res, instance, path=path)  # a plan, no apply
+    assert url not in {c.url for c in planned.output_for_node(BLOCKLIST_OP)["plan"].changes}
+    (row,) = query(db, "SELECT outcome, message FROM governance.audit_log")
+    assert row[0] == "success" and row[1].startswith(f"settled by run {planned.run_id}")
 
 
 @pytest.mark.parametrize(
@@ -406,7 +441,8 @@ def test_budget_lists_members_projected_over_their_limit_and_warns(sim, tmp_path
     assert check.check_name == "no_member_projected_over_limit"
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.metadata["members_projected_over_limit"].value == 1
-    assert over in check.metadata["members"].value and under not in check.metadata["members"].value
+    members = check.metadata["members"].value
+    assert escape_markdown(over) in members and escape_markdown(under) not in members
 
 
 # ------------------------------------------------------------------ what ships

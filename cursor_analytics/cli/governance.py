@@ -3,10 +3,15 @@
 `plan` shows what would change. `apply` prints the same plan and is a dry run unless `--yes`
 is given; with it, the apply runs the Dagster job in-process against the local Dagster
 instance, so every apply is a recorded run whose snapshot materialization shows the effect.
+The run takes no Dagster pool slot: the governance lock (governance.lock), which the kernel
+releases however the process ends, keeps two applies apart, and a run left STARTED by a killed
+command is marked failed by the next one.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,18 +22,30 @@ from cursor_analytics.cli.environment import prepare_dagster_home, require_api_k
 from cursor_analytics.cursor_api import CursorApiError
 from cursor_analytics.defs.resources import DEFAULT_BASE_URL, DEFAULT_DB_PATH
 from cursor_analytics.governance import blocklists, spend_limits
-from cursor_analytics.governance.audit import ACTOR_ENV, WriteFailed
+from cursor_analytics.governance.audit import ACTOR_ENV, AuditIncomplete, WriteFailed, pending_writes
 from cursor_analytics.governance.files import GovernanceFileError
+from cursor_analytics.governance.lock import GovernanceBusyError
+from cursor_analytics.ui.metadata import plain_text
+from cursor_analytics.warehouse import WarehouseLockedError, connect
 
 T = TypeVar("T")
 DRY_RUN = "Dry run: nothing was changed. Re-run with --yes to apply."
+PID_TAG, HOST_TAG = "cursor_analytics/pid", "cursor_analytics/host"  # of the process running the command
 
 
 def _guard(fn: Callable[..., T], *args: Any) -> T:
     """Run `fn`, turning the errors a user can fix into one clean message (exit code 1)."""
     try:
         return fn(*args)
-    except (GovernanceFileError, spend_limits.MissingSnapshot, WriteFailed, CursorApiError) as exc:
+    except (
+        GovernanceFileError,
+        spend_limits.MissingSnapshot,
+        WriteFailed,
+        AuditIncomplete,
+        GovernanceBusyError,
+        WarehouseLockedError,
+        CursorApiError,
+    ) as exc:
         raise click.ClickException(str(exc)) from None
     except ValueError as exc:  # e.g. a key with the wrong prefix, refused before any request
         raise click.ClickException(str(exc)) from None
@@ -51,13 +68,44 @@ def _run_job(job: str, op: str, config: dict[str, Any], db: str, base_url: str) 
         "loggers": {"console": {"config": {"log_level": "WARNING"}}},
     }
     with dg.DagsterInstance.get() as instance:
+        _fail_runs_of_ended_processes(instance)
         result = _guard(
             lambda: defs.resolve_job_def(job).execute_in_process(
-                run_config=run_config, instance=instance, raise_on_error=True
+                run_config=run_config,
+                instance=instance,
+                raise_on_error=True,
+                tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
             )
         )
     click.echo(f"Run {result.run_id} of {job} succeeded (see it with `make ui`).")
     return result.output_for_node(op)
+
+
+def _fail_runs_of_ended_processes(instance: Any) -> None:
+    """A command killed mid-run (SIGKILL, a closed terminal) leaves its in-process run STARTED
+    for ever: no daemon watches it. Mark such runs of this machine failed, so the UI does not
+    show them running (what they held, the governance lock, ended with their process)."""
+    import dagster as dg
+
+    started = instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={HOST_TAG: socket.gethostname()})
+    )
+    for run in started:
+        pid = int(run.tags.get(PID_TAG, "0"))
+        if pid and not _alive(pid):
+            instance.report_run_failed(
+                run, message=f"Its process (PID {pid}) ended without finishing the run (killed)."
+            )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 file_help = "Governance file (YAML)."
@@ -105,16 +153,25 @@ spend_file_option = click.option(
 
 
 def _spend_plan(path: str, db: str) -> spend_limits.SpendLimitPlan:
-    import duckdb
-
+    """The plan against the warehouse, opened read-only (waiting like every reader while a run
+    writes to it); says so when earlier writes are still pending in the audit log."""
     file = _guard(spend_limits.load_spend_limits, path)
     if not Path(db).exists():
         raise click.ClickException(
             f"There is no warehouse at {db} to plan against: load it first (cursor_snapshot_job, "
             "or `cursor-analytics demo`), or pass --db."
         )
-    with duckdb.connect(db) as conn:
-        return _guard(spend_limits.plan_from_warehouse, file, conn)
+    with _guard(lambda: connect(db, read_only=True)) as conn:
+        plan = _guard(spend_limits.plan_from_warehouse, file, conn)
+        pending = pending_writes(conn)
+    if pending:
+        click.echo(
+            f"{len(pending)} earlier write(s) have no recorded outcome (pending in "
+            f"governance.audit_log: {', '.join(sorted({p.target for p in pending}))}); the plan "
+            "below assumes the stored snapshot. `apply` (or `plan --refresh`) checks them against "
+            "a fresh snapshot first.\n"
+        )
+    return plan
 
 
 @spend_limits_cli.command("plan")
@@ -136,9 +193,9 @@ def spend_limits_plan(path: str, db: str, refresh: bool, base_url: str) -> None:
         output = _run_job(
             "spend_limits_job", "governance_spend_limits", {"path": path, "refresh": True}, db, base_url
         )
-        click.echo(output["plan"].to_markdown())
+        click.echo(plain_text(output["plan"].to_markdown()))
         return
-    click.echo(_spend_plan(path, db).to_markdown())
+    click.echo(plain_text(_spend_plan(path, db).to_markdown()))
 
 
 @spend_limits_cli.command("apply")
@@ -153,7 +210,7 @@ def spend_limits_apply(path: str, db: str, base_url: str, yes: bool, actor: str)
     Prints the plan; changes nothing unless --yes. With --yes, runs spend_limits_job: it
     refreshes the members and spend snapshots, re-plans, sets only the limits that still
     differ, records each write in governance.audit_log and takes a new spend snapshot."""
-    click.echo(_spend_plan(path, db).to_markdown())
+    click.echo(plain_text(_spend_plan(path, db).to_markdown()))
     if not yes:
         click.echo(f"\n{DRY_RUN}")
         return
@@ -209,7 +266,7 @@ def _blocklist_plan(path: str, base_url: str, prune: bool) -> blocklists.Blockli
 def blocklists_plan(path: str, base_url: str, prune: bool) -> None:
     """Show the repositories to add, the pattern changes and the repositories not in the file,
     against GET /settings/repo-blocklists/repos (needs CURSOR_API_KEY)."""
-    click.echo(_blocklist_plan(path, base_url, prune).to_markdown())
+    click.echo(plain_text(_blocklist_plan(path, base_url, prune).to_markdown()))
 
 
 @blocklists_cli.command("apply")
@@ -224,7 +281,7 @@ def blocklists_apply(path: str, db: str, base_url: str, prune: bool, yes: bool, 
     not in the file. Prints the plan; changes nothing unless --yes. With --yes, runs
     repo_blocklists_job: each write is recorded in governance.audit_log and raw/repo_blocklists
     is materialized."""
-    click.echo(_blocklist_plan(path, base_url, prune).to_markdown())
+    click.echo(plain_text(_blocklist_plan(path, base_url, prune).to_markdown()))
     if not yes:
         click.echo(f"\n{DRY_RUN}")
         return

@@ -22,14 +22,22 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
-from cursor_analytics.cursor_api import CursorApiError, CursorClient
-from cursor_analytics.governance.audit import AuditLog, WriteFailed
+from cursor_analytics.cursor_api import CursorClient
+from cursor_analytics.governance.audit import (
+    NOT_WRITTEN,
+    SUCCESS,
+    UNKNOWN,
+    AuditLog,
+    Intent,
+    PendingWrite,
+)
 from cursor_analytics.governance.files import Node, Reader, Source
 from cursor_analytics.ui.metadata import markdown_table
 
@@ -37,6 +45,7 @@ DEFAULT_PATH = "governance/repo_blocklists.yaml"
 KEYS = ("repos",)
 EXPECTED = "a mapping with `repos`: repository URL -> list of glob patterns"
 FORMS = "*, *.env, config/*, **/*.secret, src/api/keys.ts"
+UPSERT, DELETE = "upsert_repo_blocklist", "delete_repo_blocklist"
 _SEGMENT = re.compile(r"^[^\s/\\?\[\]{}!]+$")
 
 
@@ -299,7 +308,7 @@ def plan_blocklists(file: RepoBlocklistsFile, current: list[dict[str, Any]], pru
 
 
 def _globs(patterns: tuple[str, ...] | None) -> str:
-    return "" if patterns is None else ", ".join(f"`{p}`" for p in patterns)
+    return "" if patterns is None else ", ".join(patterns)
 
 
 # ------------------------------------------------------------------ apply
@@ -309,48 +318,55 @@ def apply_blocklists(
     client: CursorClient, plan: BlocklistPlan, audit: AuditLog, applied: list[str] | None = None
 ) -> list[str]:
     """One POST .../repos/upsert with every added or changed repository, then (only when the
-    plan prunes) one DELETE per removed repository. Every write is recorded in the audit log;
-    the first failure stops the apply with WriteFailed. Returns the URLs written."""
+    plan prunes) one DELETE per removed repository. The audit rows of each call are committed
+    before it and completed after it; the first failure stops the apply with WriteFailed (or
+    AuditIncomplete). Returns the URLs written."""
     applied = [] if applied is None else applied
     upserts = plan.upserts
     if upserts:
-        try:
-            client.upsert_repo_blocklists([{"url": c.url, "patterns": list(c.after)} for c in upserts])
-        except (CursorApiError, ValueError) as exc:
-            for c in upserts:
-                audit.record(
-                    "upsert_repo_blocklist",
-                    c.url,
-                    _state(c.repo_id, c.before),
-                    _state(c.repo_id, c.after),
-                    "error",
-                    str(exc),
-                )
-            raise WriteFailed(f"{len(upserts)} repositories (one upsert)", exc, list(applied)) from exc
-        for c in upserts:
-            audit.record(
-                "upsert_repo_blocklist",
-                c.url,
-                _state(c.repo_id, c.before),
-                _state(c.repo_id, c.after),
-                "success",
-                f"{c.action}: patterns set",
-            )
-            applied.append(c.url)
+        audit.write(
+            [Intent(UPSERT, c.url, _state(c.repo_id, c.before), _state(c.repo_id, c.after)) for c in upserts],
+            lambda: client.upsert_repo_blocklists(
+                [{"url": c.url, "patterns": list(c.after or ())} for c in upserts]
+            ),
+            applied,
+            f"{len(upserts)} repositories (one upsert)",
+            lambda _: "patterns set",
+        )
     if plan.prune:
         for c in plan.removals:
-            try:
-                client.delete_repo_blocklist(c.repo_id)
-            except (CursorApiError, ValueError) as exc:
-                audit.record(
-                    "delete_repo_blocklist", c.url, _state(c.repo_id, c.before), None, "error", str(exc)
-                )
-                raise WriteFailed(c.url, exc, list(applied)) from exc
-            audit.record(
-                "delete_repo_blocklist", c.url, _state(c.repo_id, c.before), None, "success", "deleted"
+            audit.write(
+                [Intent(DELETE, c.url, _state(c.repo_id, c.before), None)],
+                partial(client.delete_repo_blocklist, str(c.repo_id)),
+                applied,
+                c.url,
+                lambda _: "deleted",
             )
-            applied.append(c.url)
     return applied
+
+
+def settle_pending(audit: AuditLog, current: list[dict[str, Any]]) -> list[tuple[PendingWrite, str]]:
+    """Settle the pending blocklist writes against `current`, a live GET read after them."""
+    by_url = {r["url"]: set(r["patterns"] or ()) for r in current}
+
+    def judge(row: PendingWrite) -> tuple[str, str] | None:
+        now = by_url.get(row.target)  # None: not blocklisted
+        before = None if row.before is None else set(row.before["patterns"])
+        after = None if row.after is None else set(row.after["patterns"])
+        if row.action not in (UPSERT, DELETE):
+            return None
+        if now == after:
+            return SUCCESS, "the live blocklists show " + (
+                "the patterns written" if after is not None else "the repository removed"
+            )
+        if now == before:
+            return NOT_WRITTEN, "the live blocklists still show the repository as before the write"
+        return (
+            UNKNOWN,
+            "the live blocklists show neither the state before nor the one written (changed since?)",
+        )
+
+    return audit.settle(judge)
 
 
 def _state(repo_id: str | None, patterns: tuple[str, ...] | None) -> dict[str, Any] | None:

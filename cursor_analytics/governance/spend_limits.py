@@ -24,13 +24,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from cursor_analytics.cursor_api import CursorApiError, CursorClient
-from cursor_analytics.governance.audit import AuditLog, WriteFailed
+from cursor_analytics.cursor_api import CursorClient
+from cursor_analytics.governance.audit import (
+    NOT_WRITTEN,
+    SUCCESS,
+    UNKNOWN,
+    AuditLog,
+    Intent,
+    PendingWrite,
+)
 from cursor_analytics.governance.files import GovernanceFileError, Problem, Reader, Source
 from cursor_analytics.ui.metadata import markdown_table
 from cursor_analytics.warehouse import ensure_table, metrics, table_exists, tables
@@ -40,6 +48,7 @@ ROLES = ("owner", "free-owner", "member")
 KEYS = ("default", "roles", "users")
 EXPECTED = "a mapping with `default` (whole dollars or null) and optional `roles` and `users`"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SET_LIMIT = "set_user_spend_limit"
 
 
 # ------------------------------------------------------------------ the file
@@ -196,13 +205,17 @@ def read_team_spend(conn: duckdb.DuckDBPyConnection) -> TeamSpend | None:
     ).fetchall()
     if not rows:
         return None
-    for table in (tables.USAGE_EVENTS, tables.DAILY_USAGE):  # joined by the projection's SQL
-        ensure_table(conn, table)
-    projected = dict(
-        conn.execute(
-            f"SELECT email, projected_cycle_spend_cents FROM ({metrics.SPEND_PER_USER_SQL})"
-        ).fetchall()
-    )
+    projected: dict[str, float] = {}
+    joined = (tables.USAGE_EVENTS, tables.DAILY_USAGE)  # by the projection's SQL
+    missing = [t for t in joined if not table_exists(conn, t.fqn)]
+    if not missing or not _read_only(conn):  # read-only without events: no projection
+        for table in missing:
+            ensure_table(conn, table)
+        projected = dict(
+            conn.execute(
+                f"SELECT email, projected_cycle_spend_cents FROM ({metrics.SPEND_PER_USER_SQL})"
+            ).fetchall()
+        )
     removed: set[str] = set()
     if table_exists(conn, tables.TEAM_MEMBERS.fqn):
         removed = {
@@ -226,6 +239,13 @@ def read_team_spend(conn: duckdb.DuckDBPyConnection) -> TeamSpend | None:
             limit = int(limit)
         members[email] = MemberSpend(email, name, role, limit, known, spend_cents, projected.get(email))
     return TeamSpend(rows[0][5], rows[0][6], members, frozenset(removed))
+
+
+def _read_only(conn: duckdb.DuckDBPyConnection) -> bool:
+    row = conn.execute(
+        "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def check_members(file: SpendLimitsFile, team: TeamSpend) -> None:
@@ -359,20 +379,49 @@ def apply_spend_limits(
     client: CursorClient, plan: SpendLimitPlan, audit: AuditLog, applied: list[str] | None = None
 ) -> list[str]:
     """POST /teams/user-spend-limit for each change, in the plan's order (the client paces the
-    calls to the endpoint's rate limit). Every attempt is recorded in the audit log; the first
-    failure stops the apply with WriteFailed. Returns (and appends to `applied`) the emails set."""
+    calls to the endpoint's rate limit). Each write's audit row is committed before the call and
+    completed after it; the first failure stops the apply with WriteFailed (or AuditIncomplete).
+    Returns (and appends to `applied`) the emails set."""
     applied = [] if applied is None else applied
     for change in plan.changes:
         before = {"spend_limit_dollars": change.before} if change.before_known else None
         after = {"spend_limit_dollars": change.after}
-        try:
-            reply = client.set_user_spend_limit(change.email, change.after)
-        except (CursorApiError, ValueError) as exc:
-            audit.record("set_user_spend_limit", change.email, before, after, "error", str(exc))
-            raise WriteFailed(change.email, exc, list(applied)) from exc
-        audit.record("set_user_spend_limit", change.email, before, after, "success", reply["message"])
-        applied.append(change.email)
+        audit.write(
+            [Intent(SET_LIMIT, change.email, before, after)],
+            partial(client.set_user_spend_limit, change.email, change.after),
+            applied,
+            change.email,
+            lambda reply: reply["message"],
+        )
     return applied
+
+
+def settle_pending(audit: AuditLog, team: TeamSpend) -> list[tuple[PendingWrite, str]]:
+    """Settle the pending spend-limit writes recorded before `team`'s snapshot was taken: the
+    snapshot shows whether each limit was set."""
+    taken = team.snapshot_at.replace(tzinfo=None)
+    when = _when(team.snapshot_at)
+
+    def judge(row: PendingWrite) -> tuple[str, str] | None:
+        if row.action != SET_LIMIT or row.recorded_at >= taken:
+            return None
+        member = team.members.get(row.target.lower())
+        if member is None or not member.limit_known:
+            return UNKNOWN, f"the spend snapshot of {when} shows no limit for {row.target}"
+        wanted = (row.after or {}).get("spend_limit_dollars")
+        if _same(member.limit, wanted):
+            return SUCCESS, f"the spend snapshot of {when} shows the limit written ({dollars(wanted)})"
+        if row.before is not None and _same(member.limit, row.before.get("spend_limit_dollars")):
+            return (
+                NOT_WRITTEN,
+                f"the spend snapshot of {when} still shows the limit before ({dollars(member.limit)})",
+            )
+        return UNKNOWN, (
+            f"the spend snapshot of {when} shows {dollars(member.limit)}, neither the limit before "
+            "nor the one written (changed since?)"
+        )
+
+    return audit.settle(judge)
 
 
 # ------------------------------------------------------------------ formatting

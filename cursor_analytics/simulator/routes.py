@@ -474,6 +474,8 @@ def _code_window(sim: Simulator, req: Request) -> tuple[int, int, Member | None,
     start = parse_when(req.q("startDate"), now, end=False, default_ms=now - 7 * DAY_MS, name="startDate")
     if end < start:
         raise bad_request("endDate must not be before startDate")
+    spill = team.variants.code_window_spill_hours * DAY_MS // 24
+    start, end = start - spill, end + spill
     user = req.q("user")
     member = team.find_member(user) if user else None
     return start, end, member, bool(user)

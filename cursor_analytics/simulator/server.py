@@ -18,7 +18,7 @@ import json
 import math
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -201,6 +201,7 @@ class Simulator:
         self._repo_counter = 0
         self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
         self._log_lock = threading.Lock()
+        self._received: Counter[str] = Counter()  # path -> requests received, answered or not
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -326,9 +327,16 @@ class Simulator:
                 if (path is None or r.path == path) and (status is None or r.status == status)
             )
 
+    def received_count(self, path: str) -> int:
+        """Requests to `path` received so far, including any still being answered (a slow
+        fault sleeps before answering; `request_count` counts a request once it is answered)."""
+        with self._log_lock:
+            return self._received[path]
+
     def reset_requests(self) -> None:
         with self._log_lock:
             self._requests.clear()
+            self._received.clear()
 
     # ---- request handling ---------------------------------------------------------------------
 
@@ -339,6 +347,8 @@ class Simulator:
         query = parse_qs(split.query, keep_blank_values=True)
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length > 0 else b""
+        with self._log_lock:
+            self._received[path] += 1
         if self._stopped.is_set():
             h.close_connection = True
             return

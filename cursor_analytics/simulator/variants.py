@@ -50,6 +50,9 @@ class Variants:
     - `legacy_events_page_size`: filtered-usage-events defaults to pageSize 10 (current: 100).
     - `legacy_rate_limits`: older documented limits (usage events 20, user-spend-limit 60,
       AI code 5 per minute); only used when the simulator's `rate_limits=True`.
+    - `code_window_spill_hours`: AI code endpoints widen the asked date range by this many hours
+      on each side (as a server reading the dates in another time zone would), so records dated
+      the day before and after come back too.
     - `extra_fields`: dataset name (see `DATASETS`) -> extra unknown fields added to every record.
     - `dropped_fields`: dataset name -> documented fields that stop coming.
     """
@@ -69,6 +72,7 @@ class Variants:
     enterprise_code_error: bool = False
     legacy_events_page_size: bool = False
     legacy_rate_limits: bool = False
+    code_window_spill_hours: int = 0
     extra_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     dropped_fields: dict[str, list[str]] = field(default_factory=dict)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -16,16 +17,39 @@ PREVIEW_ROWS = 5
 PREVIEW_WIDTH = 8  # columns; the raw JSON column is never previewed
 
 
+# Characters that markdown (CommonMark + GitHub's extensions, as the UI renders it) could read as
+# syntax: links and images ([ ] !), raw HTML and autolinks (< > & and the : of https://, the @ of
+# an email, the . of www.), emphasis, code and strikethrough (* _ ` ~), table cells (|) and the
+# escape itself (\).
+_MARKDOWN_SYNTAX = re.compile(r"[\\`*_\[\]<>!|~&:@]|(?<=www)\.", re.IGNORECASE)
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+_ESCAPED = re.compile(r"\\([\\`*_\[\]<>!|~&:@.])")
+
+
+def escape_markdown(value: Any) -> str:
+    """`value` as literal text in markdown: every character markdown could read as syntax is
+    backslash-escaped and a line break is shown as \\n, so API text (a commit message, a
+    repository name) renders as the text it is: never an image, a link, HTML or extra rows."""
+    return _NEWLINE.sub(r"\\\\n", _MARKDOWN_SYNTAX.sub(r"\\\g<0>", str(value)))
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown produced here, for a terminal: the escapes removed (the inverse of
+    escape_markdown, line breaks still shown as \\n)."""
+    return _ESCAPED.sub(r"\1", markdown)
+
+
 def markdown_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    """A markdown table whose cells are shown as text, whatever they contain."""
     if not rows:
         return "_no rows_"
 
     def cell(value: Any) -> str:
         if isinstance(value, float):
             return f"{value:.4g}"
-        return "" if value is None else str(value).replace("|", "\\|")
+        return "" if value is None else escape_markdown(value)
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 

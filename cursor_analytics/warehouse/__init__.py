@@ -81,7 +81,7 @@ def connect(
                 "ones at a time: close the notebook or BI tool that keeps the file open (readers "
                 "should open it read-only and briefly, see the README's Reliability section), or "
                 "wait for the other run to finish, then re-run."
-                + ("" if read_only else " Nothing was written.")
+                + ("" if read_only else " Nothing was written to it.")
             )
         if not waited:  # say once why the step pauses
             logger.warning("%s is held by %s: waiting up to %g s", database, holder, lock_timeout_seconds)
@@ -163,6 +163,8 @@ class Staging:
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._pages_seen: dict[str, set[str]] = {fqn: set() for fqn in self._tables}
         self.row_counts: dict[str, int] = {fqn: 0 for fqn in self._tables}
+        # After publish: per table, (day, rows) staged outside the window, which are not stored.
+        self.out_of_window: dict[str, list[tuple[date | None, int]]] = {fqn: [] for fqn in self._tables}
 
     def path(self, table: Table) -> Path:
         return Path(self._dir.name) / f"{table.fqn}.parquet"
@@ -219,8 +221,17 @@ class Staging:
         loaded_at: datetime | None = None,
     ) -> dict[str, int]:
         """In one transaction: delete `window` (inclusive days; None = append only) from every
-        staged table and insert the staged rows that fall inside it. Returns rows per table."""
+        staged table and insert the staged rows that fall inside it. Returns rows per table;
+        the rows left out, per day, are in `out_of_window`."""
         self.close()
+        if window is not None:
+            for fqn, table in self._tables.items():
+                if table.day_column and self.row_counts[fqn]:
+                    self.out_of_window[fqn] = conn.execute(
+                        f"SELECT {quote_ident(table.day_column)} AS day, count(*) FROM read_parquet(?) "
+                        "WHERE day IS NULL OR day NOT BETWEEN ? AND ? GROUP BY day ORDER BY day",
+                        [self.path(table).as_posix(), *window],
+                    ).fetchall()
         loaded_at = (loaded_at or datetime.now(UTC)).replace(tzinfo=None)
         for table in self._tables.values():
             ensure_table(conn, table)
@@ -250,11 +261,22 @@ class Staging:
                 ).fetchone()[0]
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         finally:
             restore_memory_limit()
         return inserted
+
+
+def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    """Roll back after a failed statement, keeping that statement's error as the one raised: a
+    fatal error (a full disk: "No space left on device") has already ended the transaction and
+    invalidated the database, and a ROLLBACK would then replace the real cause with "cannot
+    rollback - no transaction is active"."""
+    try:
+        conn.execute("ROLLBACK")
+    except duckdb.Error as exc:
+        logger.debug("ROLLBACK after a failed write: %s", exc)
 
 
 # DuckDB keeps the blocks a bulk insert writes cached up to its memory_limit (80% of RAM by
@@ -292,9 +314,12 @@ def _lower_memory_limit(conn: duckdb.DuckDBPyConnection, limit: str) -> Callable
     conn.execute(f"SET memory_limit = '{limit}'")
 
     def restore() -> None:
-        conn.execute("RESET memory_limit")
-        if conn.execute(current).fetchone()[0] != previous:  # a limit someone had set
-            conn.execute(f"SET memory_limit = '{previous}'")
+        try:
+            conn.execute("RESET memory_limit")
+            if conn.execute(current).fetchone()[0] != previous:  # a limit someone had set
+                conn.execute(f"SET memory_limit = '{previous}'")
+        except duckdb.Error as exc:  # the database was invalidated by the error being raised
+            logger.debug("memory_limit not restored: %s", exc)
 
     return restore
 
@@ -322,7 +347,7 @@ def replace_days_from_sql(
         count = conn.execute(f"INSERT INTO {table} BY NAME {select_sql}", params).fetchone()[0]
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
     return count
 
@@ -346,7 +371,7 @@ def replace_table_from_sql(conn: duckdb.DuckDBPyConnection, fqn: str, select_sql
         count = conn.execute(f"SELECT count(*) FROM {quote_ident(fqn)}").fetchone()[0]
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
     return count
 

@@ -7,7 +7,10 @@ Each job is one op whose output carries the plan as markdown metadata. It is a d
 its config says `apply: true`; an apply records every write in governance.audit_log and then
 materializes the snapshot asset that shows the effect (raw/spend_snapshots or
 raw/repo_blocklists), so the asset's history and everything downstream of it see the change.
-All governance ops share one pool, so two applies never interleave.
+Two governance ops never interleave: each holds the governance lock of the warehouse (an
+flock beside the DuckDB file, see governance.lock), which a killed process releases at once,
+instead of a Dagster pool slot, which a killed in-process run would hold for ever. Each op first
+settles the audit rows left `pending` by a write whose outcome was never recorded.
 """
 
 from collections.abc import Callable
@@ -22,8 +25,7 @@ from cursor_analytics.defs.resources import CursorApiResource
 from cursor_analytics.governance import blocklists, spend_limits
 from cursor_analytics.governance.audit import ACTOR_ENV, AuditLog, default_actor
 from cursor_analytics.governance.files import Source
-
-POOL = "cursor_governance"
+from cursor_analytics.governance.lock import LOCK_TIMEOUT_SECONDS, governance_lock
 
 
 class SpendLimitsConfig(dg.Config):
@@ -116,9 +118,27 @@ def _plan_output(plan: Any, mode: str, applied: list[str]) -> dg.Output:
     )
 
 
+def _audit(context: dg.OpExecutionContext, duckdb: DuckDBResource, actor: str, source: Source) -> AuditLog:
+    return AuditLog(
+        duckdb.get_connection, actor=actor or default_actor(), run_id=context.run_id, source=source
+    )
+
+
+def _one_at_a_time(duckdb: DuckDBResource):
+    """The governance lock of the warehouse: released by the kernel however this process ends."""
+    return governance_lock(duckdb.database, getattr(duckdb, "lock_timeout_seconds", LOCK_TIMEOUT_SECONDS))
+
+
+def _log_settled(context: dg.OpExecutionContext, settled: list) -> None:
+    for row, outcome in settled:
+        context.log.warning(
+            f"A pending {row.action} of {row.target} (run {row.run_id}, {row.recorded_at:%Y-%m-%d %H:%M} "
+            f"UTC) was settled against the live state: {outcome}."
+        )
+
+
 @dg.op(
     name="governance_spend_limits",
-    pool=POOL,
     description="Plan (default) or apply governance/spend_limits.yaml: per-member spend limits "
     "from a default, role limits and user overrides.",
 )
@@ -130,44 +150,44 @@ def spend_limits_op(
 ):
     file = spend_limits.load_spend_limits(config.path)  # file errors: before any request
     refresh = config.apply or config.refresh
-    with duckdb.get_connection() as conn:
-        team = spend_limits.read_team_spend(conn)
-    if team is None and not refresh:
-        raise spend_limits.MissingSnapshot(spend_limits.MISSING_SNAPSHOT)
-    if team is not None and not config.refresh:
-        # Checks every email against the stored snapshot (before an apply too): no request yet.
-        plan = spend_limits.plan_spend_limits(file, team)
-    if refresh:
-        why = f"refreshed before planning {file.source.path}"
-        yield _snapshot(raw.team_members, cursor_api, duckdb, why)
-        yield _snapshot(raw.spend_snapshots, cursor_api, duckdb, why)
+    audit = _audit(context, duckdb, config.actor, file.source)
+    with _one_at_a_time(duckdb):
         with duckdb.get_connection() as conn:
-            plan = spend_limits.plan_from_warehouse(file, conn)
-    context.log.info(plan.to_markdown())
-    if not config.apply:
-        yield _plan_output(plan, "plan (dry run: set apply: true to write)", [])
-        return
-    audit = AuditLog(
-        duckdb.get_connection,
-        actor=config.actor or default_actor(),
-        run_id=context.run_id,
-        source=file.source,
-    )
-    applied: list[str] = []
-    with cursor_api.get_client() as client:
-        _apply_then_snapshot(
-            context,
-            lambda: spend_limits.apply_spend_limits(client, plan, audit, applied),
-            applied,
-            lambda: _snapshot(raw.spend_snapshots, cursor_api, duckdb, _after(file.source, applied)),
-        )
+            team = spend_limits.read_team_spend(conn)
+        if team is None and not refresh:
+            raise spend_limits.MissingSnapshot(spend_limits.MISSING_SNAPSHOT)
+        if team is not None and not config.refresh:
+            # Checks every email against the stored snapshot (before an apply too): no request yet.
+            plan = spend_limits.plan_spend_limits(file, team)
+        if refresh:
+            why = f"refreshed before planning {file.source.path}"
+            yield _snapshot(raw.team_members, cursor_api, duckdb, why)
+            yield _snapshot(raw.spend_snapshots, cursor_api, duckdb, why)
+            with duckdb.get_connection() as conn:
+                team = spend_limits.read_team_spend(conn)
+            if team is None:
+                raise spend_limits.MissingSnapshot(spend_limits.MISSING_SNAPSHOT)
+            plan = spend_limits.plan_spend_limits(file, team)
+        assert team is not None  # refused above, or just refreshed
+        _log_settled(context, spend_limits.settle_pending(audit, team))
+        context.log.info(plan.to_markdown())
+        if not config.apply:
+            yield _plan_output(plan, "plan (dry run: set apply: true to write)", [])
+            return
+        applied: list[str] = []
+        with cursor_api.get_client() as client:
+            _apply_then_snapshot(
+                context,
+                lambda: spend_limits.apply_spend_limits(client, plan, audit, applied),
+                applied,
+                lambda: _snapshot(raw.spend_snapshots, cursor_api, duckdb, _after(file.source, applied)),
+            )
     context.log.info(f"Set {len(applied)} spend limit(s).")
     yield _plan_output(plan, "apply", applied)
 
 
 @dg.op(
     name="governance_repo_blocklists",
-    pool=POOL,
     description="Plan (default) or apply governance/repo_blocklists.yaml: repository URL -> glob "
     "patterns Cursor ignores.",
 )
@@ -178,18 +198,15 @@ def repo_blocklists_op(
     duckdb: DuckDBResource,
 ):
     file = blocklists.load_repo_blocklists(config.path)  # file errors: before any request
-    with cursor_api.get_client() as client:
-        plan = blocklists.plan_blocklists(file, client.repo_blocklists(), config.prune)
+    audit = _audit(context, duckdb, config.actor, file.source)
+    with _one_at_a_time(duckdb), cursor_api.get_client() as client:
+        current = client.repo_blocklists()
+        _log_settled(context, blocklists.settle_pending(audit, current))
+        plan = blocklists.plan_blocklists(file, current, config.prune)
         context.log.info(plan.to_markdown())
         if not config.apply:
             yield _plan_output(plan, "plan (dry run: set apply: true to write)", [])
             return
-        audit = AuditLog(
-            duckdb.get_connection,
-            actor=config.actor or default_actor(),
-            run_id=context.run_id,
-            source=file.source,
-        )
         applied: list[str] = []
         _apply_then_snapshot(
             context,
@@ -197,8 +214,8 @@ def repo_blocklists_op(
             applied,
             lambda: _snapshot(raw.repo_blocklists, cursor_api, duckdb, _after(file.source, applied)),
         )
-    if not applied:  # nothing to write: still record what the server holds
-        yield _snapshot(raw.repo_blocklists, cursor_api, duckdb, _after(file.source, applied))
+        if not applied:  # nothing to write: still record what the server holds
+            yield _snapshot(raw.repo_blocklists, cursor_api, duckdb, _after(file.source, applied))
     context.log.info(f"Wrote {len(applied)} repository blocklist(s).")
     yield _plan_output(plan, "apply", applied)
 

@@ -36,6 +36,10 @@ KINDS = {"duckdb", "python"}
 OWNERS = ["team:data-platform"]
 
 
+# A WARN check every partitioned load reports: the API sent rows dated outside the requested days.
+ROWS_IN_WINDOW = "rows_in_window"
+OUT_OF_WINDOW_SAMPLE = 10  # days listed by the check
+
 Fetch = Callable[[CursorClient, date, date], Iterable[Page]]
 Split = Callable[[list[dict[str, Any]]], dict[Table, list[dict[str, Any]]]]
 
@@ -81,9 +85,17 @@ def load_days(
             sample = preview(conn, table, (start, end))
             day_finality = finality.finality_metadata(conn, start, end, table.name)
         api = _api_metadata(client)
+    outside = staging.out_of_window[table.fqn]
+    window_check = dg.AssetCheckKey(context.asset_key, ROWS_IN_WINDOW)
     return dg.MaterializeResult(
+        check_results=(
+            [_rows_in_window(table, start, end, outside)]
+            if window_check in context.selected_asset_check_keys
+            else []
+        ),
         metadata={
             "dagster/row_count": inserted[table.fqn],
+            "rows_out_of_window": sum(n for _, n in outside),
             **day_finality,
             **{f"rows_{t.name}": n for t, n in ((t, inserted[t.fqn]) for t in tables) if t != table},
             **api,
@@ -92,7 +104,34 @@ def load_days(
             "days": (end - start).days + 1,
             "preview": dg.MetadataValue.md(sample),
             "dagster/column_schema": column_schema(table),
-        }
+        },
+    )
+
+
+def _rows_in_window(
+    table: Table, start: date, end: date, outside: list[tuple[date | None, int]]
+) -> dg.AssetCheckResult:
+    """WARN when the API answered with rows dated outside the requested days: they are not
+    stored (the run replaces only its own days), so the check names them instead."""
+    rows = sum(n for _, n in outside)
+    days = ", ".join(f"{day or 'no day'} ({n})" for day, n in outside[:OUT_OF_WINDOW_SAMPLE])
+    more = (
+        f" and {len(outside) - OUT_OF_WINDOW_SAMPLE} more days" if len(outside) > OUT_OF_WINDOW_SAMPLE else ""
+    )
+    return dg.AssetCheckResult(
+        check_name=ROWS_IN_WINDOW,
+        passed=not outside,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"every row the API sent is dated {start}..{end}"
+            if not outside
+            else f"{rows} rows the API sent for {start}..{end} are dated outside it and were not "
+            f"stored: {days}{more}"
+        ),
+        metadata={
+            "rows_out_of_window": rows,
+            "days_out_of_window": dg.MetadataValue.json({str(d): n for d, n in outside}),
+        },
     )
 
 
@@ -142,6 +181,14 @@ def _partitioned(name: str, **kwargs: Any):
         owners=OWNERS,
         metadata=_definition_metadata(name),
         pool=f"cursor_api_{name}",
+        check_specs=[
+            dg.AssetCheckSpec(
+                ROWS_IN_WINDOW,
+                asset=["raw", name],
+                description="Every row the API sent is dated within the requested days (rows "
+                "outside them are not stored; WARN names their days).",
+            )
+        ],
         **kwargs,
     )
 
