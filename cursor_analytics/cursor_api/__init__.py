@@ -15,6 +15,7 @@ from .client import (
     ConnectionCheck,
     CursorClient,
     DatasetAccess,
+    can_probe,
 )
 from .dates import day_end_ms, day_start_ms, days_in, split_days
 from .errors import (
@@ -57,6 +58,7 @@ __all__ = [
     "SlidingWindowLimiter",
     "UnexpectedResponseError",
     "day_end_ms",
+    "can_probe",
     "day_start_ms",
     "days_in",
     "key_problem",

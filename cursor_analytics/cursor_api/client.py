@@ -64,6 +64,7 @@ __all__ = [
     "MAX_DAYS_LIMIT",
     "SPEND_PAGE_SIZE",
     "TEAM_METRICS",
+    "can_probe",
     "ConnectionCheck",
     "CursorClient",
     "DatasetAccess",
@@ -691,6 +692,15 @@ class CursorClient:
         if isinstance(exc, CursorConnectionError):
             return ConnectionCheck(exc.kind, text)  # type: ignore[arg-type]
         return ConnectionCheck("unexpected", text)
+
+
+def can_probe(dataset: str) -> bool:
+    """Whether `probe_access` knows a request that tells if `dataset` is readable."""
+    try:
+        _probe_request(dataset, date(2025, 1, 1))
+    except ValueError:
+        return False
+    return True
 
 
 def _probe_request(dataset: str, day: date) -> tuple[str, str, dict | None, dict | None]:
