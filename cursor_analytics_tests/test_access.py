@@ -3,6 +3,7 @@ runs, the stale-partition sensor and the daily schedule plan only what the key m
 UI says what is unavailable and why. Against the simulator (enterprise=False, or with forbidden
 paths), real DuckDB files and real Dagster runs and ticks."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -34,9 +35,9 @@ def observations(instance: dg.DagsterInstance, key: str) -> list[str]:
     return [r.asset_observation.metadata["access"].value for r in records]
 
 
-def tick(res, clock, instance, cursor=None):
+def tick(res, clock, instance, cursor=None, budget=40):
     sensor = build_stale_partitions_sensor(
-        StaleDataSettings(lookback_days=4, request_budget=40), clock=lambda: clock
+        StaleDataSettings(lookback_days=4, request_budget=budget), clock=lambda: clock
     )
     with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources=res, definitions=defs
@@ -92,6 +93,15 @@ def test_the_sensor_probes_once_a_day_leaves_refused_datasets_out_and_finds_an_u
         assert selected(upgraded) >= ENTERPRISE_ONLY
         assert observations(instance, "raw/ai_commits")[0] == "readable"
     assert query(db, "SELECT count(*) FROM meta.dataset_access WHERE source = 'probe'")[0][0] == 2 * 8
+
+
+def test_the_daily_probe_counts_against_the_ticks_request_budget(tmp_path):
+    with not_enterprise() as sim:
+        result = tick(
+            resources(sim, tmp_path / "cursor.duckdb"), NOW, dg.DagsterInstance.ephemeral(), budget=5
+        )
+        assert sim.request_count() == 5 and sim.request_count("/teams/daily-usage-data") == 2  # 4 probes + 1
+    assert json.loads(result.cursor)["requests"] == 5
 
 
 def test_the_daily_schedule_leaves_out_what_the_key_may_not_read_and_what_is_built_on_it(tmp_path):

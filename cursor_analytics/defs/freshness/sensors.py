@@ -173,7 +173,7 @@ def evaluate_stale_partitions(
         )
 
     tagged = access.tagged_assets(context.repository_def.asset_graph) if context.repository_def else {}
-    dataset_of = {**tagged, **RAW_DATASETS}
+    dataset_of = {**RAW_DATASETS, **tagged}  # the partitioned datasets probed first
     with cursor_api.model_copy(update={"max_attempts": 1}).get_client() as client:
         budget = fp.RequestBudget(client, settings.request_budget)
         try:  # once a day per dataset, leaving one request for the fingerprints
