@@ -210,29 +210,36 @@ def report_changes(
 
 def unless_refused(
     compute: Callable[..., dg.MaterializeResult],
-) -> Callable[..., Iterator[dg.MaterializeResult]]:
-    """Wrap a raw asset's compute function (declared `output_required=False`): a 403 leaves the
-    asset unmaterialized with an `access` observation and a record in meta.dataset_access, and
-    the step succeeds; any other error fails it as before."""
+) -> Callable[..., dg.MaterializeResult | Iterator[dg.MaterializeResult]]:
+    """Wrap a raw asset's compute function (declared `output_required=False`): in a run, a 403
+    leaves the asset unmaterialized (an empty generator) with an `access` observation and a
+    record in meta.dataset_access, and the step succeeds; any other error fails it as before.
+    Invoked directly (outside a run of the asset), the refusal is raised."""
 
     @functools.wraps(compute)
-    def wrapped(*args: Any, **kwargs: Any) -> Iterator[dg.MaterializeResult]:
+    def wrapped(*args: Any, **kwargs: Any) -> dg.MaterializeResult | Iterator[dg.MaterializeResult]:
         try:
-            result = compute(*args, **kwargs)
+            return compute(*args, **kwargs)
         except InsufficientAccessError as exc:
-            _report_refusal(dg.AssetExecutionContext.get(), kwargs.get("duckdb"), exc)
+            context = _asset_context()
+            if context is None:
+                raise
+            _report_refusal(context, kwargs.get("duckdb"), exc)
             return _nothing()
-        return _one(result)
 
     return wrapped
 
 
+def _asset_context() -> dg.AssetExecutionContext | None:
+    try:
+        context = dg.AssetExecutionContext.get()
+    except Exception:  # no run in progress
+        return None
+    return context if context.has_assets_def else None
+
+
 def _nothing() -> Iterator[dg.MaterializeResult]:
     yield from ()
-
-
-def _one(result: dg.MaterializeResult) -> Iterator[dg.MaterializeResult]:
-    yield result
 
 
 def _report_refusal(context: dg.AssetExecutionContext, warehouse: Any, exc: InsufficientAccessError) -> None:
