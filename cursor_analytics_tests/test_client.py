@@ -112,7 +112,7 @@ def test_wrong_key_prefix_is_refused_before_any_request():
         client.team_members()
     assert "CURSOR_API_KEY" in str(info.value)
     check = client.check_connection()
-    assert check.status == "invalid_credentials" and "crsr_" in check.message
+    assert check.status == "malformed_key" and "crsr_" in check.message
     assert rec.requests == [] and client.stats.total_requests == 0
 
 

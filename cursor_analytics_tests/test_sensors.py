@@ -12,10 +12,13 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import duckdb
 import pytest
 
+from cursor_analytics.cursor_api import DatasetAccess
 from cursor_analytics.definitions import defs
-from cursor_analytics.defs.freshness.sensors import METRIC_KEYS, build_stale_partitions_sensor
+from cursor_analytics.defs.freshness.sensors import METRIC_KEYS, RAW_DATASETS, build_stale_partitions_sensor
+from cursor_analytics.defs.ingestion import access
 from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.jobs import daily_assets
 from cursor_analytics.simulator import Simulator
@@ -178,6 +181,13 @@ def test_a_missing_day_is_requested_and_two_adjacent_stale_days_become_one_range
 def test_a_tick_stays_within_its_request_budget_counted_at_the_server(week):
     sim, db, res = week
     clock = NOW - timedelta(days=2)  # nothing to repair or finalize: only the reading is measured
+    with duckdb.connect(str(db)) as conn:  # today's access probe was made an hour ago
+        access.record(
+            conn,
+            [DatasetAccess(d, True, 200) for d in RAW_DATASETS.values()],
+            clock - timedelta(hours=1),
+            "probe",
+        )
     first = tick(res, clock=clock, request_budget=5, lookback_days=5)
     assert sim.request_count() == 5  # one ranged daily-usage call + 4 one-item counts
     assert sim.request_count("/teams/daily-usage-data") == 1

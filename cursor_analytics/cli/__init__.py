@@ -99,6 +99,24 @@ def _writable_db(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+# check-connection's exit code per diagnosis (0 ok; 1 is left to crashes, 2 to usage errors).
+CHECK_EXIT_CODES = {
+    "ok": 0,
+    "no_resources": 3,
+    "malformed_key": 4,
+    "invalid_credentials": 5,
+    "not_found": 6,
+    "rate_limited": 7,
+    "server_error": 8,
+    "dns": 9,
+    "refused": 10,
+    "tls": 11,
+    "timeout": 12,
+    "dropped": 13,
+    "unexpected": 14,
+}
+
+
 @main.command("check-connection")
 @click.option(
     "--base-url",
@@ -108,19 +126,55 @@ def _writable_db(ctx: click.Context, param: click.Parameter, value: str) -> str:
     callback=_valid_base_url,
     help="API base URL (env CURSOR_API_BASE_URL).",
 )
-def check_connection(base_url: str) -> None:
-    """Check that CURSOR_API_KEY reaches your team's data: ok, invalid_credentials or no_resources."""
-    from cursor_analytics.cursor_api import CursorClient, InvalidCredentialsError
+@click.option(
+    "--timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="Seconds to wait for each answer.",
+)
+def check_connection(base_url: str, timeout: float) -> None:
+    """Check that CURSOR_API_KEY reaches your team's data, and which datasets it may read.
+
+    A failure is one line, `<diagnosis>: <what to do>`, with its own exit code: 3 no_resources,
+    4 malformed_key, 5 invalid_credentials, 6 not_found (base URL), 7 rate_limited,
+    8 server_error, 9 dns, 10 refused, 11 tls, 12 timeout, 13 dropped, 14 unexpected. On success
+    (exit 0) it lists each dataset's access and suggests CURSOR_ANALYTICS_START_DATE."""
+    from cursor_analytics.cursor_api import CursorApiError, CursorClient
 
     key = require_api_key()
-    try:
-        with CursorClient(key, base_url=base_url, max_attempts=2) as client:
-            result = client.check_connection()
-    except (InvalidCredentialsError, ValueError) as exc:
-        click.echo(f"invalid_credentials: {exc}")
-        sys.exit(1)
-    click.echo(f"{result.status}: {result.message}")
-    sys.exit(0 if result.status == "ok" else 1)
+    # One attempt per request: a diagnosis of what happens now, not a retried load.
+    with CursorClient(key, base_url=base_url, timeout=timeout, max_attempts=1) as client:
+        result = client.check_connection()
+        if not result.ok:
+            click.echo(f"{result.status}: {result.message}", err=True)
+            sys.exit(CHECK_EXIT_CODES[result.status])
+        click.echo(f"{result.status}: {result.message}")
+        width = max(map(len, result.access))
+        for access in result.access.values():
+            click.echo(f"  {access.dataset:<{width}}  {access.describe()}")
+        if result.access.get("daily_usage") and result.access["daily_usage"].readable:
+            try:
+                first = client.first_active_day(START_DATE_SEARCH_DAYS)
+            except CursorApiError as exc:
+                click.echo(f"Start date: not found ({' '.join(str(exc).split())})")
+            else:
+                click.echo(_start_date_advice(first))
+
+
+# How far back check-connection looks for the first day with daily usage (13 requests).
+START_DATE_SEARCH_DAYS = 366
+
+
+def _start_date_advice(first: date | None) -> str:
+    if first is None:
+        return f"Start date: no daily usage in the last {START_DATE_SEARCH_DAYS} days; keep the default."
+    oldest = datetime.now(UTC).date() - timedelta(days=START_DATE_SEARCH_DAYS - 1)
+    since = "is at least as old as" if first <= oldest else "starts on"
+    return (
+        f"Start date: your team's daily usage {since} {first}: "
+        f"export CURSOR_ANALYTICS_START_DATE={first.isoformat()} (partitions start there)."
+    )
 
 
 @main.command()

@@ -8,7 +8,15 @@
 See docs/interfaces.md for the full surface and shared/cursor-api.md for the API contract.
 """
 
-from .client import DEFAULT_RATE_LIMITS, LEGACY_RATE_LIMITS, ConnectionCheck, CursorClient
+from .client import (
+    ACCESS_DATASETS,
+    DEFAULT_RATE_LIMITS,
+    LEGACY_RATE_LIMITS,
+    ConnectionCheck,
+    CursorClient,
+    DatasetAccess,
+    can_probe,
+)
 from .dates import day_end_ms, day_start_ms, days_in, split_days
 from .errors import (
     BadRequestError,
@@ -24,9 +32,10 @@ from .errors import (
 from .etag import EtagCache
 from .pacing import SlidingWindowLimiter
 from .records import FIELDS, normalise
-from .transport import DEFAULT_BASE_URL, KEY_PREFIXES, Page, RequestStats
+from .transport import DEFAULT_BASE_URL, KEY_PREFIXES, Page, RequestStats, key_problem
 
 __all__ = [
+    "ACCESS_DATASETS",
     "DEFAULT_BASE_URL",
     "DEFAULT_RATE_LIMITS",
     "FIELDS",
@@ -37,6 +46,7 @@ __all__ = [
     "CursorApiError",
     "CursorClient",
     "CursorConnectionError",
+    "DatasetAccess",
     "EtagCache",
     "InsufficientAccessError",
     "InvalidCredentialsError",
@@ -48,8 +58,10 @@ __all__ = [
     "SlidingWindowLimiter",
     "UnexpectedResponseError",
     "day_end_ms",
+    "can_probe",
     "day_start_ms",
     "days_in",
+    "key_problem",
     "normalise",
     "split_days",
 ]

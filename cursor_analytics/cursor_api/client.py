@@ -11,8 +11,9 @@ events without the client holding them. Response envelopes are parsed in envelop
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
@@ -39,8 +40,13 @@ from .envelopes import (
 )
 from .errors import (
     BadRequestError,
+    CursorApiError,
+    CursorConnectionError,
     InsufficientAccessError,
     InvalidCredentialsError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
     UnexpectedResponseError,
 )
 from .records import epoch_ms_to_datetime, normalise, normalise_all
@@ -50,6 +56,7 @@ from .transport import DEFAULT_BASE_URL, Page, RequestStats, Transport, _check_b
 # The endpoints' names, and the date helpers and Page that callers import from this module
 # (bench/ imports split_days, day_start_ms and day_end_ms from here).
 __all__ = [
+    "ACCESS_DATASETS",
     "AI_CODE_KINDS",
     "DEFAULT_RATE_LIMITS",
     "FIXED_MAX_DAYS",
@@ -57,8 +64,10 @@ __all__ = [
     "MAX_DAYS_LIMIT",
     "SPEND_PAGE_SIZE",
     "TEAM_METRICS",
+    "can_probe",
     "ConnectionCheck",
     "CursorClient",
+    "DatasetAccess",
     "Page",
     "day_end_ms",
     "day_start_ms",
@@ -118,10 +127,66 @@ TEAM_METRICS = (
 )
 
 
+# The datasets `check_connection` reports on. `probe_access` also takes any `analytics_<metric>`
+# (GET /analytics/team/<metric>) and `analytics_by_user_<metric>` (GET /analytics/by-user/<metric>),
+# the metric being the rest of the name with "_" for "-": an asset names its dataset, no more.
+ACCESS_DATASETS = (
+    "team_members",
+    "daily_usage",
+    "usage_events",
+    "spend",
+    "ai_commits",
+    "ai_changes",
+    "audit_logs",
+    "analytics_dau",
+    "analytics_by_user_tabs",
+)
+_METRIC = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)*")
+
+
+@dataclass(frozen=True)
+class DatasetAccess:
+    """Whether the key may read one dataset: `readable`, else the refusal's HTTP status and the
+    server's reason (such as 403 "Enterprise access required")."""
+
+    dataset: str
+    readable: bool
+    status_code: int | None = None
+    reason: str = ""
+
+    def describe(self) -> str:
+        """`readable`, or `unavailable (403 Enterprise access required)`."""
+        if self.readable:
+            return "readable"
+        return f"unavailable ({' '.join(str(p) for p in (self.status_code, self.reason) if p)})"
+
+
 @dataclass(frozen=True)
 class ConnectionCheck:
-    status: Literal["ok", "invalid_credentials", "no_resources"]
+    """The diagnosis of `check_connection`: `ok` (at least one dataset readable), `no_resources`
+    (the key is valid but reads nothing: every dataset refused, or an empty team),
+    `malformed_key` (refused before any request), `invalid_credentials` (401), `not_found`
+    (404: the base URL is not the API), `rate_limited` (429), `server_error` (5xx),
+    `dns` / `refused` / `tls` / `timeout` / `dropped` (no HTTP answer) or `unexpected`.
+    `message` is one line; `access` has each probed dataset's access when the check got that far."""
+
+    status: Literal[
+        "ok",
+        "no_resources",
+        "malformed_key",
+        "invalid_credentials",
+        "not_found",
+        "rate_limited",
+        "server_error",
+        "dns",
+        "refused",
+        "tls",
+        "timeout",
+        "dropped",
+        "unexpected",
+    ]
     message: str
+    access: dict[str, DatasetAccess] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -510,61 +575,167 @@ class CursorClient:
             rows.extend(data)
         return rows
 
-    # ------------------------------------------------------------ connection check
+    # ------------------------------------------------------------ access and connection check
 
-    def check_connection(self) -> ConnectionCheck:
-        """Diagnose the key: `invalid_credentials` (wrong prefix: no request; 401: one request),
-        `no_resources` (403 on every read endpoint tried, or an empty team), or `ok`."""
+    def probe_access(self, datasets: Iterable[str] = ACCESS_DATASETS) -> dict[str, DatasetAccess]:
+        """Whether the key may read each dataset: one cheap request each (yesterday, one record).
+        A 403 (or the enterprise refusal sent as 401) makes the dataset unavailable, and so does a
+        404 on an Analytics metric (an account can lack one). A rejected key (401), a 404 on
+        another endpoint (the base URL) and failures that say nothing about one dataset (429,
+        5xx, the network) are raised: the caller keeps what it knew."""
+        day = _utc_today() - timedelta(days=1)
+        requests = {d: _probe_request(d, day) for d in datasets}  # every name checked first
+        access: dict[str, DatasetAccess] = {}
+        for dataset, (method, path, params, body) in requests.items():
+            try:
+                self._transport.call(method, path, params=params, json_body=body)
+            except (InsufficientAccessError, NotFoundError) as exc:
+                if isinstance(exc, NotFoundError) and not path.startswith("/analytics/"):
+                    raise
+                reason = exc.server_message or exc.message
+                access[dataset] = DatasetAccess(dataset, False, exc.status_code, reason)
+                continue
+            access[dataset] = DatasetAccess(dataset, True, 200)
+        return access
+
+    def first_active_day(self, max_days: int = 366) -> date | None:
+        """The first UTC day of the last `max_days` with an active user in daily usage: daily
+        usage is read back from today one range chunk at a time (30 days a request), stopping at
+        the first chunk without activity, so a year of history costs 13 requests. None when no
+        day of the span had activity."""
+        today = _utc_today()
+        floor, end, first = today - timedelta(days=max_days - 1), today, None
+        while end >= floor:
+            start = max(end - timedelta(days=self.max_days_per_request - 1), floor)
+            active = [
+                r["day"] for page in self.daily_usage(start, end) for r in page.records if r["is_active"]
+            ]
+            if not active:
+                break
+            first, end = min(active), start - timedelta(days=1)
+        return first
+
+    def check_connection(self, datasets: Iterable[str] = ACCESS_DATASETS) -> ConnectionCheck:
+        """Diagnose the connection and the key in one line (see ConnectionCheck), and each
+        dataset's access: team members first (whatever fails there names the problem), then
+        one probe per dataset."""
         if not self._transport.key_ok:
             return ConnectionCheck(
-                "invalid_credentials",
-                "The API key does not look like a Cursor team key (it must start with crsr_ or "
-                "key_): check CURSOR_API_KEY. No request was sent.",
+                "malformed_key",
+                f"{self._transport.key_problem}: check CURSOR_API_KEY (a team key from Cursor's "
+                "dashboard, Settings > Advanced > Admin API keys). No request was sent.",
             )
-        yesterday = _utc_today() - timedelta(days=1)
-        probes: list[tuple[str, Callable[[], Any]]] = [
-            ("team members", self.team_members),
-            ("daily usage", lambda: next(iter(self.daily_usage(yesterday, yesterday)), None)),
-            ("usage events", lambda: self.usage_events_count(yesterday, yesterday)),
-            ("AI code tracking", lambda: self.ai_code_count("commits", yesterday, yesterday)),
-        ]
-        refused: list[str] = []
-        for name, probe in probes:
+        try:
             try:
-                result = probe()
-            except InvalidCredentialsError:
-                return ConnectionCheck(
-                    "invalid_credentials",
-                    f"{self.base_url} rejected the API key (HTTP 401): check CURSOR_API_KEY; "
-                    "create a key in Cursor's dashboard under Settings > Advanced > "
-                    "Admin API keys.",
-                )
-            except InsufficientAccessError:
-                refused.append(name)
-                continue
-            if name == "team members":
-                active = [m for m in result if not m["is_removed"]]
-                if not active:
-                    return ConnectionCheck(
-                        "no_resources",
-                        f"The key is valid but its team on {self.base_url} has no members, so "
-                        "there is nothing to load: check that it is the right team's key.",
-                    )
-                return ConnectionCheck(
-                    "ok",
-                    f"Connected to {self.base_url}: the key reads a team of {len(active)} members.",
-                )
+                members = [m for m in self.team_members() if not m["is_removed"]]
+                access = {"team_members": DatasetAccess("team_members", True, 200)}
+            except InsufficientAccessError as exc:
+                members = None
+                reason = exc.server_message or exc.message
+                access = {"team_members": DatasetAccess("team_members", False, exc.status_code, reason)}
+            access.update(self.probe_access(d for d in datasets if d != "team_members"))
+        except CursorApiError as exc:
+            return self._failed(exc)
+        readable = [a.dataset for a in access.values() if a.readable]
+        refused = [a.dataset for a in access.values() if not a.readable]
+        if not readable:
             return ConnectionCheck(
-                "ok",
-                f"Connected to {self.base_url}: the key reads {name}, but not "
-                f"{', '.join(refused)} (HTTP 403); ask a team admin for a key or plan with access.",
+                "no_resources",
+                f"The key is valid but {self.base_url} refused every dataset "
+                f"{access['team_members'].describe().removeprefix('unavailable ')}: ask a team admin "
+                "for an admin API key of the team (AI code, audit logs and Analytics need Enterprise).",
+                access,
             )
+        if members is not None and not members:
+            return ConnectionCheck(
+                "no_resources",
+                f"The key is valid but its team on {self.base_url} has no members, so there is "
+                "nothing to load: check that it is the right team's key.",
+                access,
+            )
+        team = f"a team of {len(members)} members" if members is not None else "the team"
         return ConnectionCheck(
-            "no_resources",
-            f"The key is valid but every read endpoint tried on {self.base_url} refused it "
-            f"(HTTP 403: {', '.join(refused)}): ask a team admin for an admin API key of a team "
-            "with data (AI Code Tracking and Analytics need an Enterprise plan).",
+            "ok",
+            f"Connected to {self.base_url}: the key reads {team}; {len(readable)} of "
+            f"{len(access)} datasets readable" + (f", {len(refused)} unavailable." if refused else "."),
+            access,
         )
+
+    def _failed(self, exc: CursorApiError) -> ConnectionCheck:
+        """One line naming what failed, from the first request that failed."""
+        text = " ".join(str(exc).split())
+        if isinstance(exc, InvalidCredentialsError):
+            return ConnectionCheck(
+                "invalid_credentials",
+                f"{self.base_url} rejected the API key (HTTP 401): check CURSOR_API_KEY; create a "
+                "key in Cursor's dashboard under Settings > Advanced > Admin API keys.",
+            )
+        if isinstance(exc, NotFoundError):
+            return ConnectionCheck(
+                "not_found",
+                f"{self.base_url} answered 404 to {exc.endpoint}: the base URL is not Cursor's API "
+                "(set CURSOR_API_BASE_URL to https://api.cursor.com, with no path).",
+            )
+        if isinstance(exc, RateLimitError):
+            wait = f" (the server asked to wait {exc.retry_after:g} s)" if exc.retry_after is not None else ""
+            return ConnectionCheck(
+                "rate_limited",
+                f"{self.base_url} answered 429 Too Many Requests{wait}: the team's rate limit is "
+                "spent, possibly by another tool using the same key; retry in a minute.",
+            )
+        if isinstance(exc, ServerError):
+            return ConnectionCheck(
+                "server_error",
+                f"{self.base_url} failed with HTTP {exc.status_code} on {exc.endpoint}: Cursor's API "
+                "is having trouble; retry later (https://status.cursor.com).",
+            )
+        if isinstance(exc, CursorConnectionError):
+            return ConnectionCheck(exc.kind, text)  # type: ignore[arg-type]
+        return ConnectionCheck("unexpected", text)
+
+
+def can_probe(dataset: str) -> bool:
+    """Whether `probe_access` knows a request that tells if `dataset` is readable."""
+    try:
+        _probe_request(dataset, date(2025, 1, 1))
+    except ValueError:
+        return False
+    return True
+
+
+def _probe_request(dataset: str, day: date) -> tuple[str, str, dict | None, dict | None]:
+    """The cheapest request that tells whether `dataset` is readable: (method, path, params, body)."""
+    ms = {"startDate": day_start_ms(day), "endDate": day_end_ms(day), "page": 1, "pageSize": 1}
+    iso = {"startDate": day_start_iso(day), "endDate": day_end_iso(day), "page": 1, "pageSize": 1}
+    days = {"startDate": day.isoformat(), "endDate": day.isoformat()}
+    fixed = {
+        "team_members": ("GET", "/teams/members", None, None),
+        "daily_usage": ("POST", "/teams/daily-usage-data", None, ms),
+        "usage_events": ("POST", "/teams/filtered-usage-events", None, ms),
+        "spend": ("POST", "/teams/spend", None, {"page": 1, "pageSize": 1}),
+        "ai_commits": ("GET", "/analytics/ai-code/commits", iso, None),
+        "ai_changes": ("GET", "/analytics/ai-code/changes", iso, None),
+        "audit_logs": (
+            "GET",
+            "/teams/audit-logs",
+            {"startTime": iso["startDate"], "endTime": iso["endDate"], "page": 1, "pageSize": 1},
+            None,
+        ),
+        "repo_blocklists": ("GET", "/settings/repo-blocklists/repos", None, None),
+    }
+    if dataset in fixed:
+        return fixed[dataset]
+    for prefix, path, params in (
+        ("analytics_by_user_", "/analytics/by-user/", {**days, "page": 1, "pageSize": 1}),
+        ("analytics_", "/analytics/team/", days),
+    ):
+        metric = dataset.removeprefix(prefix)
+        if dataset.startswith(prefix) and _METRIC.fullmatch(metric):
+            return "GET", path + metric.replace("_", "-"), params, None
+    raise ValueError(
+        f"no access probe for dataset {dataset!r}: use one of {sorted(fixed)}, "
+        "analytics_<metric> or analytics_by_user_<metric>"
+    )
 
 
 def _csv_param(value: list[str] | str) -> str:

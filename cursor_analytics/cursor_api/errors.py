@@ -119,10 +119,16 @@ class UnexpectedResponseError(CursorApiError):
 
 
 class CursorConnectionError(CursorApiError):
-    """Timeouts, refused or dropped connections that persisted through every retry."""
+    """Timeouts, refused or dropped connections that persisted through every retry.
+
+    `kind` names what failed: "dns", "refused", "tls", "timeout" or "dropped"."""
 
     default_hint = "Check the network and the base URL, then retry"
     retryable_by_default = True
+
+    def __init__(self, message: str, *, kind: str = "dropped", **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.kind = kind
 
 
 __all__ = [

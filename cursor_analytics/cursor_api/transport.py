@@ -12,6 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
+import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -45,6 +48,24 @@ logger = logging.getLogger("cursor_analytics.cursor_api")
 
 DEFAULT_BASE_URL = "https://api.cursor.com"
 KEY_PREFIXES = ("crsr_", "key_")
+# The documented form: a prefix, then URL-safe characters only (letters, digits, '-', '_').
+KEY_FORM = re.compile(r"(?:crsr_|key_)[A-Za-z0-9_-]+")
+
+
+def key_problem(api_key: object) -> str | None:
+    """What keeps `api_key` from being a Cursor team key of the documented form, in words that
+    never repeat the key (None when it has that form). Nothing is stripped: a key pasted with a
+    space or a line break is refused, so that it is not silently sent as something else."""
+    if not isinstance(api_key, str) or not api_key:
+        return "the API key is empty"
+    if any(c.isspace() for c in api_key):
+        where = "inside it" if any(c.isspace() for c in api_key.strip()) else "at its start or end"
+        return f"the API key contains whitespace (a space, tab or line break) {where}"
+    if not api_key.startswith(KEY_PREFIXES) or len(api_key) <= max(map(len, KEY_PREFIXES)):
+        return "the API key does not start with crsr_ or key_ followed by the key itself"
+    if not KEY_FORM.fullmatch(api_key):
+        return "the API key contains characters other than letters, digits, '-' and '_'"
+    return None
 
 
 @dataclass
@@ -136,9 +157,10 @@ class Transport:
     ) -> None:
         """`rate_limits` {} = no pacing; `max_days_per_request` only words the hint of a 400
         that complains about the date range."""
-        key = api_key.strip() if isinstance(api_key, str) else ""
+        key = api_key if isinstance(api_key, str) else ""
         self._api_key = _Secret(key)
-        self.key_ok = bool(key) and key.startswith(KEY_PREFIXES) and len(key) > 5
+        self.key_problem = key_problem(key)
+        self.key_ok = self.key_problem is None
         self._key_fingerprint = hashlib.sha256(key.encode()).hexdigest()[:12]
 
         self.base_url = _check_base_url(base_url)
@@ -264,10 +286,7 @@ class Transport:
     ) -> _Reply:
         endpoint = f"{method} {path}"
         if not self.key_ok:
-            raise InvalidCredentialsError(
-                "the API key does not start with crsr_ or key_; no request was sent",
-                endpoint=endpoint,
-            )
+            raise InvalidCredentialsError(f"{self.key_problem}; no request was sent", endpoint=endpoint)
         cache_key = self._cache_key(path, params) if etag else None
 
         def attempt() -> _Reply:
@@ -328,12 +347,11 @@ class Transport:
                 f"no answer within the timeout ({type(exc).__name__})",
                 endpoint=endpoint,
                 hint="Check the network, or raise the timeout",
+                kind="timeout",
             ) from exc
         except httpx.TransportError as exc:
             _close(spool)
-            raise CursorConnectionError(
-                f"the connection failed or was dropped ({type(exc).__name__})", endpoint=endpoint
-            ) from exc
+            raise self._connection_error(exc, endpoint) from exc
         except httpx.DecodingError as exc:
             _close(spool)
             raise UnexpectedResponseError(
@@ -460,6 +478,47 @@ class Transport:
                 hint="Set base_url to the API's address (https://api.cursor.com)",
             )
         return CursorApiError(f"unexpected HTTP status {status}", **common)
+
+    def _connection_error(self, exc: httpx.TransportError, endpoint: str) -> CursorConnectionError:
+        """Name what failed: the host name (DNS), the port (refused), TLS, or a dropped line."""
+        causes: list[BaseException] = []
+        cause: BaseException | None = exc
+        while cause is not None and cause not in causes:
+            causes.append(cause)
+            cause = cause.__cause__ or cause.__context__
+        url = self._http.base_url
+        if any(isinstance(c, ssl.SSLError) for c in causes):
+            reason = next(c for c in causes if isinstance(c, ssl.SSLError))
+            said = (
+                getattr(reason, "verify_message", None)
+                or getattr(reason, "reason", None)
+                or "handshake failed"
+            )
+            return CursorConnectionError(
+                f"the TLS connection to {url.host} failed ({said})",
+                endpoint=endpoint,
+                retryable=False,
+                kind="tls",
+                hint="Check the base URL (https://api.cursor.com), the system's CA certificates, or "
+                "a proxy that intercepts TLS (point SSL_CERT_FILE at its CA)",
+            )
+        if any(isinstance(c, socket.gaierror) for c in causes):
+            return CursorConnectionError(
+                f"the host name {url.host} could not be resolved (DNS)",
+                endpoint=endpoint,
+                kind="dns",
+                hint="Check the base URL's host name and this machine's DNS or network",
+            )
+        if any(isinstance(c, ConnectionRefusedError) for c in causes):
+            return CursorConnectionError(
+                f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)} refused the connection",
+                endpoint=endpoint,
+                kind="refused",
+                hint="Check the base URL's port, and that the server (or the simulator) is running",
+            )
+        return CursorConnectionError(
+            f"the connection failed or was dropped ({type(exc).__name__})", endpoint=endpoint, kind="dropped"
+        )
 
     # ------------------------------------------------------------ helpers
 

@@ -15,7 +15,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from cursor_analytics.cursor_api import DEFAULT_BASE_URL, DEFAULT_RATE_LIMITS, CursorClient
+from cursor_analytics.cursor_api import DEFAULT_BASE_URL, DEFAULT_RATE_LIMITS, CursorClient, key_problem
 from cursor_analytics.warehouse import DEFAULT_DB_PATH, LOCK_TIMEOUT_SECONDS, check_database_path, connect
 
 
@@ -108,12 +108,12 @@ class CursorApiResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # The key itself is never echoed: only the variable it should come from.
-        key = (self.api_key or "").strip()
-        if not key.startswith(("crsr_", "key_")) or len(key) <= 5:
+        problem = key_problem(self.api_key)
+        if problem is not None:
             raise ValueError(
-                "api_key (CURSOR_API_KEY) must be a Cursor team API key starting with crsr_ or "
-                "key_ (the value given does not; it is not shown): create one in Cursor's "
-                "dashboard under Settings > Advanced > Admin API keys. No request was sent."
+                f"api_key (CURSOR_API_KEY) must be a Cursor team API key, crsr_ or key_ then "
+                f"letters, digits, '-' or '_', but {problem} (the value is not shown): create one "
+                "in Cursor's dashboard under Settings > Advanced > Admin API keys. No request was sent."
             )
 
     def get_client(self) -> CursorClient:

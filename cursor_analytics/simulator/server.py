@@ -162,6 +162,8 @@ class Simulator:
       are limited; keys may be templates like "/analytics/team/*").
     - `minute_seconds`: length of a rate-limit window in seconds.
     - `enterprise`: False makes AI code, analytics and audit endpoints refuse with 403.
+    - `forbidden`: path globs (fnmatch, e.g. "/analytics/by-user/*") refused with 403 for the
+      full-access key too: a key whose scope or plan lacks some datasets. Settable while running.
     - `events_per_day`: {date: total events that day} overrides the event volume.
     - `variants` / `faults`: see `Variants` and `Faults`; both can be replaced while running.
     """
@@ -181,11 +183,13 @@ class Simulator:
         enterprise: bool = True,
         events_per_day: dict[date | str, int] | None = None,
         now: datetime | None = None,
+        forbidden: tuple[str, ...] = (),
     ) -> None:
         self.seed = seed
         self.host = host
         self.port = port
         self.enterprise = enterprise
+        self.forbidden = tuple(forbidden)
         self.minute_seconds = float(minute_seconds)
         self.team = Team(
             seed, users, days, today=today, now=now, variants=variants, events_per_day=events_per_day
@@ -475,6 +479,8 @@ class Simulator:
                 404, {"error": "Not Found", "message": f"Unknown endpoint: {req.method} {req.path}"}
             )
         req.params = params
+        if any(fnmatch.fnmatchcase(req.path, glob) for glob in self.forbidden):
+            return self._error(403, FORBIDDEN)
         if route.enterprise and not self.enterprise:
             if self.team.variants.enterprise_code_error:
                 return Response(401, dumps({"code": "error", "message": FORBIDDEN["message"]}))

@@ -36,8 +36,6 @@ Fingerprint = dict[str, dict[str, int]]  # dataset -> {measure: value}
 
 COUNTED = ("usage_events", "ai_commits", "ai_changes")  # one count request per day each
 AI_CODE_KIND = {"ai_commits": "commits", "ai_changes": "changes"}
-# Enterprise-only datasets: a 403 on AI code means these cannot be read with this key.
-ENTERPRISE = ("ai_commits", "ai_changes", "audit_logs")
 
 
 def empty_fingerprint() -> Fingerprint:
@@ -127,7 +125,6 @@ class ApiReading:
     unavailable: set[str] = field(default_factory=set)  # datasets this key may not read (403)
     stopped: str | None = None  # why reading stopped before every planned request was sent
     requests: int = 0
-    probed_ai_code: bool = False  # whether an AI code request was sent (answered or refused)
 
     def read(self, day: date) -> set[str]:
         return set(self.fingerprints.get(day, {}))
@@ -141,12 +138,14 @@ def read_api(
     window: tuple[date, date],
     budget: RequestBudget,
     count_order: Callable[[ApiReading], list[date]],
+    unavailable: Iterable[str] = (),
 ) -> ApiReading:
     """Read the window's daily-usage sums (one ranged call), then the per-day counts of the
     days `count_order` returns (given what was read so far), in that order, while the budget
-    lasts. A 403 on AI code marks the enterprise datasets unavailable; any other API error
-    stops the reading (what was read is kept), except a rejected key, which is raised."""
-    reading = ApiReading()
+    lasts, leaving out the datasets known to be `unavailable`. A 403 on a counted dataset marks
+    it unavailable; any other API error stops the reading (what was read is kept), except a
+    rejected key, which is raised."""
+    reading = ApiReading(unavailable=set(unavailable))
     try:
         _read_daily_usage(client, window, budget, reading)
         if reading.stopped is None:
@@ -197,15 +196,12 @@ def _read_counts(
                 reading.stopped = f"the request budget ({budget.limit}) is spent"
                 return
             try:
-                reading.probed_ai_code |= dataset in AI_CODE_KIND
                 if dataset == "usage_events":
                     rows = client.usage_events_count(day, day)
                 else:
                     rows = client.ai_code_count(AI_CODE_KIND[dataset], day, day)
             except InsufficientAccessError:
-                if dataset not in AI_CODE_KIND:
-                    raise
-                reading.unavailable.update(ENTERPRISE)
+                reading.unavailable.add(dataset)
                 continue
             reading.fingerprints.setdefault(day, {})[dataset] = {"rows": rows}
 

@@ -29,6 +29,7 @@ from dagster_duckdb import DuckDBResource
 from cursor_analytics.cursor_api import days_in
 from cursor_analytics.defs.freshness import fingerprints as fp
 from cursor_analytics.defs.freshness.alerts import send_alert
+from cursor_analytics.defs.ingestion import access
 from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.jobs import cursor_daily_job
 from cursor_analytics.defs.metrics import assets as metrics
@@ -50,6 +51,9 @@ REASON_TAG = "cursor_analytics/reason"
 
 RAW_KEYS = {asset.key.path[-1]: asset.key for asset in raw.partitioned_raw_assets}
 PARTITIONED_DATASETS = tuple(RAW_KEYS)
+RAW_DATASETS = {
+    asset.key: access.dataset_of(asset) for asset in (*raw.partitioned_raw_assets, *raw.snapshot_raw_assets)
+}
 METRIC_KEYS = [asset.key for asset in metrics.partitioned_metric_assets]
 
 
@@ -168,12 +172,22 @@ def evaluate_stale_partitions(
             cursor=context.cursor,
         )
 
-    known_unavailable = set(previous.get("unavailable", []))
-    readable = [d for d in PARTITIONED_DATASETS if d not in known_unavailable]
+    tagged = access.tagged_assets(context.repository_def.asset_graph) if context.repository_def else {}
+    dataset_of = {**RAW_DATASETS, **tagged}  # the partitioned datasets probed first
     with cursor_api.model_copy(update={"max_attempts": 1}).get_client() as client:
         budget = fp.RequestBudget(client, settings.request_budget)
-        reading = fp.read_api(client, (first, last), budget, _count_order(days, stored, previous, readable))
-    unavailable = reading.unavailable if reading.probed_ai_code else known_unavailable
+        try:  # once a day per dataset, leaving one request for the fingerprints
+            probe = access.refresh(path, client, dataset_of.values(), now, budget.left - 1)
+        except WarehouseLockedError:
+            probe = access.AccessReading({}, [], note="access not read: DuckDB stayed locked")
+        refused = access.refused_datasets(probe.known, now)
+        known_unavailable = {n for n in PARTITIONED_DATASETS if dataset_of[RAW_KEYS[n]] in refused}
+        readable = [d for d in PARTITIONED_DATASETS if d not in known_unavailable]
+        reading = fp.read_api(
+            client, (first, last), budget, _count_order(days, stored, previous, readable), known_unavailable
+        )
+    access.report_changes(context, dataset_of, probe.changed)
+    unavailable = reading.unavailable
     datasets = [d for d in PARTITIONED_DATASETS if d not in unavailable]
     fingerprinted = [d for d in FINGERPRINTED if d in datasets]
 
@@ -184,7 +198,12 @@ def evaluate_stale_partitions(
         if c.verdict == fp.MATCHES and now >= settles_at(c.day, settings.settle_days)
         and not stored.is_final(c.day, fingerprinted)
     ]  # fmt: skip
-    notes = []
+    notes = [probe.note] if probe.note else []
+    if refused:
+        reasons = sorted(
+            {a.describe().removeprefix("unavailable (").removesuffix(")") for a in refused.values()}
+        )
+        notes.append(f"left out, the key may not read them: {', '.join(refused)} ({'; '.join(reasons)})")
     if settled:
         try:
             write_confirmations(path, settled, fingerprinted, now, settings.settle_days)

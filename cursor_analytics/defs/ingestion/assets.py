@@ -13,6 +13,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from cursor_analytics.cursor_api import CursorClient, Page
+from cursor_analytics.defs.ingestion.access import DATASET_TAG, unless_refused
 from cursor_analytics.defs.partitions import backfill_policy, daily_partitions, window_days
 from cursor_analytics.defs.resources import CursorApiResource
 from cursor_analytics.ui.metadata import column_schema, preview
@@ -171,8 +172,10 @@ def _definition_metadata(name: str) -> dict[str, Any]:
     return {"dagster/column_schema": column_schema(next(t for t in tables if t.name == name))}
 
 
-def _partitioned(name: str, **kwargs: Any):
-    return dg.asset(
+def _partitioned(name: str, dataset: str | None = None, **kwargs: Any):
+    """A daily-partitioned raw asset of `dataset` (default: `name`); a 403 leaves it
+    unmaterialized and its run green (access.py)."""
+    asset = dg.asset(
         key=["raw", name],
         group_name=GROUP,
         partitions_def=daily_partitions,
@@ -189,19 +192,26 @@ def _partitioned(name: str, **kwargs: Any):
                 "outside them are not stored; WARN names their days).",
             )
         ],
+        tags={DATASET_TAG: dataset or name},
+        output_required=False,
         **kwargs,
     )
+    return lambda compute: asset(unless_refused(compute))
 
 
-def _snapshot(name: str):
-    return dg.asset(
+def _snapshot(name: str, dataset: str | None = None):
+    """A snapshot raw asset of `dataset` (default: `name`); a 403 as for `_partitioned`."""
+    asset = dg.asset(
         key=["raw", name],
         group_name=GROUP,
         kinds=KINDS,
         owners=OWNERS,
         metadata=_definition_metadata(name),
         pool=f"cursor_api_{name}",
+        tags={DATASET_TAG: dataset or name},
+        output_required=False,
     )
+    return lambda compute: asset(unless_refused(compute))
 
 
 @_partitioned("daily_usage")
@@ -280,7 +290,7 @@ def _spend(client: CursorClient) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return report.records, {"subscription_cycle_start": report.extra["subscription_cycle_start"]}
 
 
-@_snapshot("spend_snapshots")
+@_snapshot("spend_snapshots", dataset="spend")
 def spend_snapshots(
     context: dg.AssetExecutionContext, cursor_api: CursorApiResource, duckdb: DuckDBResource
 ) -> dg.MaterializeResult:
