@@ -210,14 +210,14 @@ def report_changes(
 
 def unless_refused(
     compute: Callable[..., dg.MaterializeResult],
-) -> Callable[..., dg.MaterializeResult | Iterator[dg.MaterializeResult]]:
+) -> Callable[..., dg.MaterializeResult | Iterator[dg.AssetCheckResult]]:
     """Wrap a raw asset's compute function (declared `output_required=False`): in a run, a 403
     leaves the asset unmaterialized (an empty generator) with an `access` observation and a
     record in meta.dataset_access, and the step succeeds; any other error fails it as before.
     Invoked directly (outside a run of the asset), the refusal is raised."""
 
     @functools.wraps(compute)
-    def wrapped(*args: Any, **kwargs: Any) -> dg.MaterializeResult | Iterator[dg.MaterializeResult]:
+    def wrapped(*args: Any, **kwargs: Any) -> dg.MaterializeResult | Iterator[dg.AssetCheckResult]:
         try:
             return compute(*args, **kwargs)
         except InsufficientAccessError as exc:
@@ -225,7 +225,7 @@ def unless_refused(
             if context is None:
                 raise
             _report_refusal(context, kwargs.get("duckdb"), exc)
-            return _nothing()
+            return _not_evaluated(context, exc)
 
     return wrapped
 
@@ -238,8 +238,20 @@ def _asset_context() -> dg.AssetExecutionContext | None:
     return context if context.has_assets_def else None
 
 
-def _nothing() -> Iterator[dg.MaterializeResult]:
-    yield from ()
+def _not_evaluated(
+    context: dg.AssetExecutionContext, exc: InsufficientAccessError
+) -> Iterator[dg.AssetCheckResult]:
+    """No materialization; each check declared on the asset says it was not evaluated (a
+    check's output is required even when the asset's is not)."""
+    for spec in context.assets_def.check_specs:
+        yield dg.AssetCheckResult(
+            asset_key=spec.asset_key,
+            check_name=spec.name,
+            passed=True,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"Not evaluated: nothing was loaded ({exc.status_code}: the key cannot read this dataset).",
+            metadata={"evaluated": False},
+        )
 
 
 def _report_refusal(context: dg.AssetExecutionContext, warehouse: Any, exc: InsufficientAccessError) -> None:
