@@ -142,7 +142,7 @@ def test_the_report_says_what_to_materialize_first_when_the_daily_metrics_are_mi
     assert "materialize analytics/team_daily_metrics first" in message
 
 
-def test_every_table_and_column_of_the_warehouse_is_described_and_listed_in_the_readme(demo):
+def test_every_table_and_column_of_the_warehouse_is_described(demo):
     tables = query(
         demo / "data" / "cursor.duckdb",
         "SELECT table_schema || '.' || table_name, list(column_name ORDER BY ordinal_position) "
@@ -157,11 +157,8 @@ def test_every_table_and_column_of_the_warehouse_is_described_and_listed_in_the_
         assert not stale, f"{fqn} has no columns {stale}: remove them from cursor_analytics/ui/columns.py"
         assert all(described[n] for n in names), fqn
 
-    readme = (REPO / "README.md").read_text()
-    begin, end = "<!-- tables:begin -->\n", "\n<!-- tables:end -->"
-    assert begin in readme and end in readme, "README.md lost its table reference markers"
-    listed = readme[readme.index(begin) + len(begin) : readme.index(end)].strip()
-    assert listed == columns.reference_markdown(), (
-        "README.md's table reference is out of date: replace the block between the markers with "
-        "the output of: python -c 'from cursor_analytics.ui.columns import reference_markdown as r; print(r())'"
+
+def test_docs_tables_md_is_the_generated_table_reference():
+    assert (REPO / "docs" / "tables.md").read_text() == columns.tables_document(), (
+        "docs/tables.md is out of date: python -m cursor_analytics.ui.columns > docs/tables.md"
     )

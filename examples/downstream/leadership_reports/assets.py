@@ -3,7 +3,7 @@
 Built only on the upstream team's published contract: the asset key
 `analytics/team_daily_metrics` (lineage, and the UI shows it as this asset's parent) and the
 DuckDB table of the same name (analytics.team_daily_metrics) with the columns the cursor-analytics
-README documents. Nothing is imported from the cursor_analytics package.
+docs/tables.md documents. Nothing is imported from the cursor_analytics package.
 """
 
 import dagster as dg
