@@ -1,5 +1,5 @@
 """Building on cursor-analytics: the example downstream code location (examples/downstream) and
-the table reference a downstream team reads (README, cursor_analytics/ui/columns.py)."""
+the table reference a downstream team reads (docs/tables.md, from cursor_analytics/ui/columns.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 import yaml
 from dagster_duckdb import DuckDBResource
@@ -127,6 +128,37 @@ def test_the_weekly_report_materializes_after_the_demo_and_matches_the_daily_met
         "tab_acceptance_rate",
         "spend_per_active_user_day_dollars",
     }
+
+
+def test_week_over_week_compares_with_the_previous_iso_week_only(tmp_path):
+    db = tmp_path / "cursor.duckdb"
+    # three loaded weeks, the third one after a gap: tab acceptance 0.2, 0.3, (none), 0.6
+    days = {"2025-06-02": (20, 100), "2025-06-09": (30, 100), "2025-06-23": (60, 100)}
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("CREATE SCHEMA analytics")
+        conn.execute(
+            "CREATE TABLE analytics.team_daily_metrics (day DATE, active_users BIGINT, "
+            "tabs_accepted BIGINT, tabs_shown BIGINT, accepts BIGINT, rejects BIGINT, "
+            "accepted_lines_added BIGINT, total_lines_added BIGINT, agent_requests BIGINT, "
+            "charged_cents DOUBLE)"
+        )
+        for day, (accepted, shown) in days.items():
+            conn.execute(
+                "INSERT INTO analytics.team_daily_metrics VALUES (?, 3, ?, ?, 1, 1, 1, 2, 5, 100)",
+                [day, accepted, shown],
+            )
+    result = dg.materialize(
+        [downstream("assets").weekly_cursor_report], resources={"duckdb": DuckDBResource(database=str(db))}
+    )
+    assert result.success
+    changes = query(
+        db,
+        "SELECT week_start::VARCHAR, tab_acceptance_rate_change FROM leadership.weekly_cursor_report "
+        "ORDER BY week_start",
+    )
+    assert changes[0] == ("2025-06-02", None)  # no week before it
+    assert changes[1][0] == "2025-06-09" and changes[1][1] == pytest.approx(0.1)
+    assert changes[2] == ("2025-06-23", None)  # 06-16 is not loaded: nothing to compare with
 
 
 def test_the_report_says_what_to_materialize_first_when_the_daily_metrics_are_missing(tmp_path):

@@ -26,14 +26,14 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics.cursor_api import days_in
+from cursor_analytics.cursor_api import InvalidCredentialsError, days_in
 from cursor_analytics.defs.freshness import fingerprints as fp
 from cursor_analytics.defs.freshness.alerts import send_alert
 from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.jobs import cursor_daily_job
 from cursor_analytics.defs.metrics import assets as metrics
 from cursor_analytics.defs.partitions import daily_partitions, range_tags
-from cursor_analytics.defs.resources import CursorApiResource
+from cursor_analytics.defs.resources import MISSING_KEY, CursorApiResource
 from cursor_analytics.warehouse import Staging, WarehouseLockedError, connect_briefly
 from cursor_analytics.warehouse.finality import (
     FINGERPRINTED,
@@ -170,9 +170,14 @@ def evaluate_stale_partitions(
 
     known_unavailable = set(previous.get("unavailable", []))
     readable = [d for d in PARTITIONED_DATASETS if d not in known_unavailable]
-    with cursor_api.model_copy(update={"max_attempts": 1}).get_client() as client:
-        budget = fp.RequestBudget(client, settings.request_budget)
-        reading = fp.read_api(client, (first, last), budget, _count_order(days, stored, previous, readable))
+    try:
+        with cursor_api.model_copy(update={"max_attempts": 1}).get_client() as client:
+            budget = fp.RequestBudget(client, settings.request_budget)
+            reading = fp.read_api(
+                client, (first, last), budget, _count_order(days, stored, previous, readable)
+            )
+    except InvalidCredentialsError as exc:  # nothing can be compared with this key
+        return dg.SensorResult(skip_reason=f"The API refused the key: {exc}", cursor=context.cursor)
     unavailable = reading.unavailable if reading.probed_ai_code else known_unavailable
     datasets = [d for d in PARTITIONED_DATASETS if d not in unavailable]
     fingerprinted = [d for d in FINGERPRINTED if d in datasets]
@@ -316,6 +321,8 @@ def build_stale_partitions_sensor(
     def stale_partitions_sensor(
         context: dg.SensorEvaluationContext, cursor_api: CursorApiResource, duckdb: DuckDBResource
     ) -> dg.SensorResult:
+        if not (cursor_api.api_key or "").strip():
+            return dg.SensorResult(skip_reason=MISSING_KEY)
         return evaluate_stale_partitions(context, cursor_api, duckdb, settings, clock())
 
     return stale_partitions_sensor

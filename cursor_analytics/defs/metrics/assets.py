@@ -14,9 +14,14 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from cursor_analytics.defs.ingestion import assets as raw
-from cursor_analytics.defs.partitions import backfill_policy, daily_partitions, window_days
+from cursor_analytics.defs.partitions import (
+    add_metadata_per_day,
+    backfill_policy,
+    daily_partitions,
+    window_days,
+)
 from cursor_analytics.ui import charts
-from cursor_analytics.ui.metadata import preview, table_column_schema
+from cursor_analytics.ui.metadata import markdown_table, preview, rows_per_day, table_column_schema
 from cursor_analytics.warehouse import (
     Table,
     ensure_table,
@@ -55,26 +60,45 @@ def derive_days(
     headline_sql: str | None = None,
     chart: Callable[[Any, date], dg.MetadataValue] | None = None,
 ) -> dg.MaterializeResult:
-    """Recompute analytics.<name> for the run's partition range from `select_sql`; `chart`
-    draws the table up to the range's last day (charts.py)."""
+    """Recompute analytics.<name> for the run's partition range from `select_sql`. Each day
+    records its own rows, finality and headline figures (`headline_sql` over that day); the
+    range's headline is logged and shared as `range_summary`; `chart` draws the table up to the
+    range's last day (charts.py)."""
     start, end = window_days(context)
     fqn = f"analytics.{name}"
     with duckdb.get_connection() as conn:
         for table in (*sources, finality.PARTITION_FINALITY):
             ensure_table(conn, table)
         rows = replace_days_from_sql(conn, fqn, finality.with_finality(select_sql), (start, end))
+        by_day, range_finality = finality.finality_metadata(conn, start, end)
+        for day, n in rows_per_day(conn, fqn, (start, end)).items():
+            by_day[day]["dagster/row_count"] = n
+            if headline_sql:
+                by_day[day].update(_headline(conn, headline_sql, {"start": day, "end": day}))
         headline = _headline(conn, headline_sql, {"start": start, "end": end}) if headline_sql else {}
         metadata = {
-            "dagster/row_count": rows,
-            **finality.finality_metadata(conn, start, end),
+            **range_finality,
+            "range_rows": rows,
             "window_start": start.isoformat(),
             "window_end": end.isoformat(),
-            **headline,
+            "range_summary": dg.MetadataValue.md(_summary(start, end, headline)),
             **({"chart": chart(conn, end)} if chart else {}),
             "preview": dg.MetadataValue.md(preview(conn, fqn, (start, end))),
             "dagster/column_schema": table_column_schema(conn, fqn),
         }
+    context.log.info(f"{fqn} {start}..{end}: {rows} rows; {_plain(headline)}")
+    add_metadata_per_day(context, by_day)
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _plain(headline: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {getattr(v, 'value', v)}" for k, v in headline.items()) or "no headline"
+
+
+def _summary(start: date, end: date, headline: dict[str, Any]) -> str:
+    """The range's headline figures as a markdown table (the days carry their own)."""
+    rows = [(k, getattr(v, "value", v)) for k, v in headline.items()]
+    return f"Over {start} .. {end}:\n\n" + markdown_table(["figure", "value"], rows)
 
 
 def derive_table(

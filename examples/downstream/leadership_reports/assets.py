@@ -24,7 +24,8 @@ COLUMNS = {
     "tab_acceptance_rate": "sum(tabs_accepted) / sum(tabs_shown) over the week.",
     "suggestion_acceptance_rate": "sum(accepts) / (sum(accepts) + sum(rejects)) over the week.",
     "line_acceptance_rate": "sum(accepted_lines_added) / sum(total_lines_added) over the week.",
-    "tab_acceptance_rate_change": "tab_acceptance_rate minus the previous week's (percentage points / 100).",
+    "tab_acceptance_rate_change": "tab_acceptance_rate minus the previous ISO week's (percentage points / 100); "
+    "NULL when the previous week is not loaded.",
     "agent_requests": "Agent requests over the week.",
     "spend_dollars": "sum(charged_cents) / 100 over the week.",
     "spend_per_active_user_day_dollars": "spend_dollars / sum(daily active users).",
@@ -67,11 +68,14 @@ SELECT
     tab_acceptance_rate,
     suggestion_acceptance_rate,
     line_acceptance_rate,
-    tab_acceptance_rate - lag(tab_acceptance_rate) OVER (ORDER BY week_start) AS tab_acceptance_rate_change,
+    tab_acceptance_rate - previous.rate AS tab_acceptance_rate_change,
     CAST(agent_requests AS BIGINT) AS agent_requests,
     charged_cents / 100.0 AS spend_dollars,
     charged_cents / 100.0 / NULLIF(active_user_days, 0) AS spend_per_active_user_day_dollars
 FROM rates
+-- the previous ISO week only: after a gap (a week not loaded) there is nothing to compare with
+LEFT JOIN (SELECT week_start + 7 AS next_week, tab_acceptance_rate AS rate FROM rates) AS previous
+    ON previous.next_week = rates.week_start
 ORDER BY week_start
 """
 
