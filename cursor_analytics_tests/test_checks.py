@@ -16,6 +16,7 @@ import pytest
 from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.ingestion import checks
 from cursor_analytics.defs.metrics import assets as metrics
+from cursor_analytics.defs.metrics import checks as metric_checks
 from cursor_analytics.simulator import Simulator, Variants
 from cursor_analytics_tests.support import ALL_ASSETS, materialize_snapshots, query, range_tags, resources
 
@@ -289,3 +290,64 @@ def test_schema_drift_compares_a_snapshot_with_the_ones_before_it(tmp_path):
         drift = run_checks(res)[("team_members", checks.SCHEMA_DRIFT)]
     assert not drift.passed
     assert "does not know: seatType" in drift.description and "stopped coming: role" in drift.description
+
+
+# --- checks on the metric tables ---------------------------------------------------------------
+
+METRIC_DAILY = dg.AssetSelection.assets(*metrics.partitioned_metric_assets)
+
+
+def run_metric_checks(res, first, last):
+    result = dg.materialize(
+        [*ALL_ASSETS, metric_checks.metric_checks],
+        selection=dg.AssetSelection.checks(metric_checks.metric_checks),
+        resources=res,
+        tags=range_tags(first, last),
+        raise_on_error=False,
+    )
+    return {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations()}
+
+
+def test_metric_checks_pass_on_derived_metrics_and_count_each_violation(copy):
+    db, res = copy
+    first = DAY - timedelta(days=2)
+    derived = dg.materialize(
+        [*ALL_ASSETS, metric_checks.metric_checks],
+        selection=METRIC_DAILY,
+        resources=res,
+        tags=range_tags(first, DAY),
+    )
+    evaluations = {(e.asset_key.path[-1], e.check_name): e for e in derived.get_asset_check_evaluations()}
+    assert len(evaluations) == len(metric_checks.CHECKS)  # run with the metrics, in the same run
+    assert all(e.passed for e in evaluations.values()), [e.description for e in evaluations.values()]
+    assert (
+        evaluations[("team_daily_metrics", metric_checks.RATES_WITHIN_BOUNDS)]
+        .metadata["rate_columns_checked"]
+        .value
+        >= 3
+    )
+
+    day = DAY.isoformat()
+    execute(
+        db,
+        f"UPDATE analytics.team_daily_metrics SET tab_acceptance_rate = 1.5 WHERE day = '{day}'",
+        f"UPDATE analytics.model_usage_daily SET request_share = -0.1 WHERE day = '{day}'",
+        f"UPDATE analytics.team_daily_metrics SET tabs_shown = tabs_shown + 1 WHERE day = '{day}'",
+        f"DELETE FROM analytics.team_daily_metrics WHERE day = '{first}'",
+    )
+    evaluations = run_metric_checks(res, first, DAY)
+    failed = {key: e for key, e in evaluations.items() if not e.passed}
+    assert set(failed) == {
+        ("team_daily_metrics", metric_checks.RATES_WITHIN_BOUNDS),
+        ("model_usage_daily", metric_checks.RATES_WITHIN_BOUNDS),
+        ("team_daily_metrics", metric_checks.TEAM_TOTALS_MATCH_USERS),
+        ("team_rolling_metrics", metric_checks.NO_MISSING_DAYS_IN_WINDOW),
+    }
+    rates = failed[("team_daily_metrics", metric_checks.RATES_WITHIN_BOUNDS)]
+    assert rates.metadata["rows_outside_bounds"].value == 1 and rates.severity == ERROR
+    assert "tab_acceptance_rate (1 rows)" in rates.description
+    totals = failed[("team_daily_metrics", metric_checks.TEAM_TOTALS_MATCH_USERS)]
+    assert totals.metadata["mismatched_days"].value == 1 and day in totals.description
+    missing = failed[("team_rolling_metrics", metric_checks.NO_MISSING_DAYS_IN_WINDOW)]
+    assert missing.metadata["missing_days"].value == 1 and missing.severity == WARN
+    assert str(first) in missing.description

@@ -115,6 +115,10 @@ class CursorApiResource(dg.ConfigurableResource):
         return _seconds(value, "backoff_base_seconds", positive=False)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # A run fails here, before any request, naming the variable; a sensor or schedule (no
+        # run) skips instead, saying the same (freshness/sensors.py, freshness/schedules.py).
+        if context.dagster_run is None:
+            return
         # The key itself is never echoed: only the variable it should come from.
         key = (self.api_key or "").strip()
         if not key:
