@@ -471,7 +471,7 @@ def test_without_a_key_the_ui_serves_the_demo_team_from_the_simulator_and_says_s
     simulator = _simulator_url(demo_ui)
     assert httpx.get(f"{simulator}/teams/members", timeout=10).status_code == 401  # it serves, keyed
     page.goto("/locations/cursor_analytics/resources/cursor_api")
-    expect(shown(page, f"\"{simulator}\"")).to_be_visible()  # the resource's base URL, as it is
+    expect(shown(page, f'"{simulator}"')).to_be_visible()  # the resource's base URL, as it is
     expect(shown(page, "SIMULATED: the bundled Cursor API simulator", exact=False)).to_be_visible()
 
     # the partitions start at the simulator's first day (its 90 days), not at 2025-01-01

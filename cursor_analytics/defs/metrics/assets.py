@@ -175,7 +175,8 @@ def team_daily_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBResource
     - `line_acceptance_rate = sum(accepted_lines_added) / sum(total_lines_added)`
     - `spend_per_active_user_cents = sum(charged_cents) / active_users`
 
-    The headline metadata (plotted per partition in the UI) is computed over the run's range."""
+    Each day's materialization carries that day's figures (switch its metadata to Plots, by
+    partition, for one point per day); the run's range summary is `range_summary`."""
     return derive_days(
         context,
         duckdb,
