@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from cursor_analytics.cli.dagster_home import prepare_dagster_home
+from cursor_analytics.cli.environment import prepare_dagster_home
 from cursor_analytics.defs.resources import SIMULATED_ENV
 
 TEAM_FILE = "simulated_team.json"  # in $DAGSTER_HOME, written by `demo`

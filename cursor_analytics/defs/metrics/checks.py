@@ -20,6 +20,7 @@ from cursor_analytics.defs.ingestion.checks import Outcome, Window, run_window
 from cursor_analytics.defs.metrics import assets as metrics
 from cursor_analytics.ui.metadata import markdown_table
 from cursor_analytics.warehouse import table_exists
+from cursor_analytics.warehouse.tables import quote_ident
 
 RATES_WITHIN_BOUNDS = "rates_within_bounds"
 TEAM_TOTALS_MATCH_USERS = "team_totals_match_users"
@@ -37,7 +38,7 @@ SAMPLE_ROWS = 10
 
 
 def _columns(conn: duckdb.DuckDBPyConnection, fqn: str) -> dict[str, str]:
-    return {name: kind for name, kind, *_ in conn.execute(f"DESCRIBE {fqn}").fetchall()}
+    return {name: kind for name, kind, *_ in conn.execute(f"DESCRIBE {quote_ident(fqn)}").fetchall()}
 
 
 def _days(window: Window, column: str = "day") -> tuple[str, list]:
@@ -54,8 +55,8 @@ def rates_within_bounds(conn: duckdb.DuckDBPyConnection, fqn: str, window: Windo
     counts = (
         conn.execute(
             "SELECT "
-            + ", ".join(f'count(*) FILTER (WHERE "{c}" < 0 OR "{c}" > 1)' for c in rates)
-            + f" FROM {fqn}{where}",
+            + ", ".join(f"count(*) FILTER (WHERE {q} < 0 OR {q} > 1)" for q in map(quote_ident, rates))
+            + f" FROM {quote_ident(fqn)}{where}",
             params,
         ).fetchone()
         if rates
@@ -88,15 +89,15 @@ def team_totals_match_users(conn: duckdb.DuckDBPyConnection, fqn: str, window: W
     ]
     where, params = _days(window, "t.day")
     differs = " OR ".join(
-        [f'coalesce(abs(t."{c}" - s."{c}") > 1e-6 * greatest(1, abs(t."{c}")), '
-         f'(t."{c}" IS NULL) <> (s."{c}" IS NULL))' for c in counters]
+        [f"coalesce(abs(t.{q} - s.{q}) > 1e-6 * greatest(1, abs(t.{q})), (t.{q} IS NULL) <> (s.{q} IS NULL))"
+         for q in map(quote_ident, counters)]
         + ["t.active_users IS DISTINCT FROM s.active_users"]
     )  # fmt: skip
     rows = conn.execute(
         f"""
         WITH s AS (
             SELECT day, count(*) FILTER (WHERE is_active) AS active_users
-                   {"".join(f', sum("{c}") AS "{c}"' for c in counters)}
+                   {"".join(f", sum({q}) AS {q}" for q in map(quote_ident, counters))}
             FROM {USERS} GROUP BY day
         )
         SELECT t.day, t.active_users, s.active_users
