@@ -538,7 +538,7 @@ def test_a_three_day_backfill_launched_by_clicking_completes_and_plots_one_point
     assert len(set(expected.values())) == 3  # one point per day, not one value for the range
     chart = page.locator("canvas").first
     expect(chart).to_be_visible()
-    chart.scroll_into_view_if_needed()
+    page.get_by_role("button", name="Plots").evaluate("button => button.scrollIntoView({block: 'start'})")
     page.screenshot(path=screenshots / "metric-plots.png")
 
 
