@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: demo test lint ui bench install chromium screenshots clean
+.PHONY: demo test lint ui report bench install chromium screenshots clean
 
 install: $(BIN)/.installed
 
@@ -46,8 +46,16 @@ screenshots: install chromium
 bench: install
 	$(BIN)/python -m bench
 
+# The Dagster UI on the demo's instance, http://127.0.0.1:$(PORT): against the real API when
+# CURSOR_API_KEY is set, else against the bundled simulator (started alongside, stopped with it).
+PORT ?= 3000
 ui: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/cursor-analytics ui --port $(PORT)
+
+# The downstream example's weekly report, materialized into the same instance the UI shows.
+report: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster asset materialize -f examples/downstream/leadership_reports/definitions.py \
+		-d examples/downstream --select leadership/weekly_cursor_report
 
 clean:
 	rm -rf $(VENV) .dagster_home data

@@ -16,6 +16,7 @@ import pytest
 
 from cursor_analytics.definitions import defs
 from cursor_analytics.defs.ingestion import assets as raw
+from cursor_analytics.defs.metrics import assets as metrics
 from cursor_analytics.simulator import Simulator
 from cursor_analytics_tests.support import (
     materialize_days,
@@ -136,6 +137,40 @@ def test_three_days_land_exactly_what_the_simulator_served(sim, three_days):
         day += timedelta(days=1)
     assert query(db, "SELECT count(*) FROM raw.team_members")[0][0] == len(sim.team.members())
     assert query(db, "SELECT count(*) FROM raw.spend_snapshots")[0][0] == len(sim.team.spend_rows())
+
+
+def test_a_range_run_gives_each_day_its_own_rows_rates_spend_and_finality(sim, tmp_path):
+    db = tmp_path / "cursor.duckdb"
+    end = sim.team.today - timedelta(days=2)
+    start = end - timedelta(days=2)
+    selection = dg.AssetSelection.assets(
+        raw.daily_usage, raw.usage_events, metrics.user_daily_metrics, metrics.team_daily_metrics
+    )
+    result = materialize_days(resources(sim, db), start, end, selection)
+    days = [(start + timedelta(days=i)).isoformat() for i in range(3)]
+
+    def by_day(node: str) -> dict:
+        return {m.partition: m.metadata for m in result.asset_materializations_for_node(node)}
+
+    for node, table in [("raw__daily_usage", "raw.daily_usage"), ("raw__usage_events", "raw.usage_events")]:
+        counts = dict(query(db, f"SELECT day::VARCHAR, count(*) FROM {table} GROUP BY 1"))
+        assert {d: m["dagster/row_count"].value for d, m in by_day(node).items()} == counts, node
+        assert len(set(counts.values())) > 1 or table == "raw.daily_usage"  # days differ
+    team = by_day("analytics__team_daily_metrics")
+    assert sorted(team) == days
+    rows = query(
+        db,
+        "SELECT day::VARCHAR, tab_acceptance_rate, spend_per_active_user_cents, active_users, finality "
+        "FROM analytics.team_daily_metrics ORDER BY day",
+    )
+    for day, tab_rate, spend, active, finality in rows:
+        assert team[day]["tab_acceptance_rate"].value == round(tab_rate, 4)
+        assert team[day]["spend_per_active_user_cents"].value == round(spend, 4)
+        assert team[day]["peak_active_users"].value == active
+        assert team[day]["finality"].value == finality
+        assert team[day]["dagster/row_count"].value == 1
+        assert team[day]["range_summary"].value.startswith(f"Over {start} .. {end}:")  # shared
+    assert len({r[1] for r in rows}) == 3  # one point per day, not a flat line
 
 
 def test_every_raw_row_keeps_the_record_as_sent(three_days):

@@ -2,15 +2,21 @@
 fails (ERROR) or warns (WARN) on data built to violate it, including fields the simulator drops
 or adds (schema drift)."""
 
+import json
 import shutil
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import duckdb
+import httpx
 import pytest
 
 from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.ingestion import checks
+from cursor_analytics.defs.metrics import assets as metrics
+from cursor_analytics.defs.metrics import checks as metric_checks
 from cursor_analytics.simulator import Simulator, Variants
 from cursor_analytics_tests.support import ALL_ASSETS, materialize_snapshots, query, range_tags, resources
 
@@ -40,6 +46,7 @@ def run_checks(res, first=None, last=None):
         selection=dg.AssetSelection.checks(*checks.asset_checks),
         resources=res,
         tags=range_tags(first, last) if first else None,
+        raise_on_error=False,  # a failed ERROR check is blocking: its step fails
     )
     return {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations()}
 
@@ -152,6 +159,76 @@ def test_each_check_fails_or_warns_on_data_built_to_violate_it(copy):
     assert "tolerance 2%" in text[("spend_snapshots", checks.SPEND_RECONCILIATION)]
 
 
+class InflatingProxy:
+    """Forwards every request to the simulator, but daily usage comes back with more tabs
+    accepted than shown: data that fails `accepted_not_above_shown`, as served by an API."""
+
+    def __init__(self, upstream: str) -> None:
+        http = httpx.Client(base_url=upstream, timeout=30)
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                keep = ("authorization", "content-type", "accept")
+                headers = {k: v for k, v in self.headers.items() if k.lower() in keep}
+                answer = http.request(self.command, self.path, headers=headers, content=body)
+                out = answer.content
+                if self.path.startswith("/teams/daily-usage-data") and answer.status_code == 200:
+                    data = answer.json()
+                    for row in data["data"]:
+                        row["totalTabsAccepted"] = row["totalTabsShown"] + 5
+                    out = json.dumps(data).encode()
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            do_POST = do_GET
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._http = http
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._http.close()
+
+
+def test_a_metric_is_not_derived_from_a_raw_day_that_failed_an_error_check(clean, tmp_path):
+    sim, _ = clean
+    proxy = InflatingProxy(sim.base_url)
+    db = tmp_path / "cursor.duckdb"
+    try:
+        result = dg.materialize(
+            [*ALL_ASSETS, *checks.asset_checks],
+            selection=dg.AssetSelection.assets(
+                raw.daily_usage, raw.usage_events, metrics.user_daily_metrics
+            ).without_checks()
+            | dg.AssetSelection.checks_for_assets(raw.daily_usage),
+            resources=resources(sim, db, base_url=proxy.base_url),
+            tags=range_tags(DAY, DAY),
+            raise_on_error=False,
+        )
+    finally:
+        proxy.close()
+    [failed] = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert (failed.check_name, failed.severity) == (checks.ACCEPTED_NOT_ABOVE_SHOWN, ERROR)
+    assert not result.success
+    # the raw day landed (the check is about it) but no metric was derived from it
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert raw.daily_usage.key in materialized
+    assert metrics.user_daily_metrics.key not in materialized
+    assert query(
+        db, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'user_daily_metrics'"
+    ) == [(0,)]
+
+
 def test_a_commit_hash_may_repeat_across_repositories_without_failing_uniqueness(copy):
     db, res = copy
     execute(
@@ -221,3 +298,64 @@ def test_schema_drift_compares_a_snapshot_with_the_ones_before_it(tmp_path):
         drift = run_checks(res)[("team_members", checks.SCHEMA_DRIFT)]
     assert not drift.passed
     assert "does not know: seatType" in drift.description and "stopped coming: role" in drift.description
+
+
+# --- checks on the metric tables ---------------------------------------------------------------
+
+METRIC_DAILY = dg.AssetSelection.assets(*metrics.partitioned_metric_assets)
+
+
+def run_metric_checks(res, first, last):
+    result = dg.materialize(
+        [*ALL_ASSETS, metric_checks.metric_checks],
+        selection=dg.AssetSelection.checks(metric_checks.metric_checks),
+        resources=res,
+        tags=range_tags(first, last),
+        raise_on_error=False,
+    )
+    return {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations()}
+
+
+def test_metric_checks_pass_on_derived_metrics_and_count_each_violation(copy):
+    db, res = copy
+    first = DAY - timedelta(days=2)
+    derived = dg.materialize(
+        [*ALL_ASSETS, metric_checks.metric_checks],
+        selection=METRIC_DAILY,
+        resources=res,
+        tags=range_tags(first, DAY),
+    )
+    evaluations = {(e.asset_key.path[-1], e.check_name): e for e in derived.get_asset_check_evaluations()}
+    assert len(evaluations) == len(metric_checks.CHECKS)  # run with the metrics, in the same run
+    assert all(e.passed for e in evaluations.values()), [e.description for e in evaluations.values()]
+    assert (
+        evaluations[("team_daily_metrics", metric_checks.RATES_WITHIN_BOUNDS)]
+        .metadata["rate_columns_checked"]
+        .value
+        >= 3
+    )
+
+    day = DAY.isoformat()
+    execute(
+        db,
+        f"UPDATE analytics.team_daily_metrics SET tab_acceptance_rate = 1.5 WHERE day = '{day}'",
+        f"UPDATE analytics.model_usage_daily SET request_share = -0.1 WHERE day = '{day}'",
+        f"UPDATE analytics.team_daily_metrics SET tabs_shown = tabs_shown + 1 WHERE day = '{day}'",
+        f"DELETE FROM analytics.team_daily_metrics WHERE day = '{first}'",
+    )
+    evaluations = run_metric_checks(res, first, DAY)
+    failed = {key: e for key, e in evaluations.items() if not e.passed}
+    assert set(failed) == {
+        ("team_daily_metrics", metric_checks.RATES_WITHIN_BOUNDS),
+        ("model_usage_daily", metric_checks.RATES_WITHIN_BOUNDS),
+        ("team_daily_metrics", metric_checks.TEAM_TOTALS_MATCH_USERS),
+        ("team_rolling_metrics", metric_checks.NO_MISSING_DAYS_IN_WINDOW),
+    }
+    rates = failed[("team_daily_metrics", metric_checks.RATES_WITHIN_BOUNDS)]
+    assert rates.metadata["rows_outside_bounds"].value == 1 and rates.severity == ERROR
+    assert "tab_acceptance_rate (1 rows)" in rates.description
+    totals = failed[("team_daily_metrics", metric_checks.TEAM_TOTALS_MATCH_USERS)]
+    assert totals.metadata["mismatched_days"].value == 1 and day in totals.description
+    missing = failed[("team_rolling_metrics", metric_checks.NO_MISSING_DAYS_IN_WINDOW)]
+    assert missing.metadata["missing_days"].value == 1 and missing.severity == WARN
+    assert str(first) in missing.description

@@ -1,5 +1,5 @@
 """Building on cursor-analytics: the example downstream code location (examples/downstream) and
-the table reference a downstream team reads (README, cursor_analytics/ui/columns.py)."""
+the table reference a downstream team reads (docs/tables.md, from cursor_analytics/ui/columns.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 import yaml
 from dagster_duckdb import DuckDBResource
@@ -129,6 +130,37 @@ def test_the_weekly_report_materializes_after_the_demo_and_matches_the_daily_met
     }
 
 
+def test_week_over_week_compares_with_the_previous_iso_week_only(tmp_path):
+    db = tmp_path / "cursor.duckdb"
+    # three loaded weeks, the third one after a gap: tab acceptance 0.2, 0.3, (none), 0.6
+    days = {"2025-06-02": (20, 100), "2025-06-09": (30, 100), "2025-06-23": (60, 100)}
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("CREATE SCHEMA analytics")
+        conn.execute(
+            "CREATE TABLE analytics.team_daily_metrics (day DATE, active_users BIGINT, "
+            "tabs_accepted BIGINT, tabs_shown BIGINT, accepts BIGINT, rejects BIGINT, "
+            "accepted_lines_added BIGINT, total_lines_added BIGINT, agent_requests BIGINT, "
+            "charged_cents DOUBLE)"
+        )
+        for day, (accepted, shown) in days.items():
+            conn.execute(
+                "INSERT INTO analytics.team_daily_metrics VALUES (?, 3, ?, ?, 1, 1, 1, 2, 5, 100)",
+                [day, accepted, shown],
+            )
+    result = dg.materialize(
+        [downstream("assets").weekly_cursor_report], resources={"duckdb": DuckDBResource(database=str(db))}
+    )
+    assert result.success
+    changes = query(
+        db,
+        "SELECT week_start::VARCHAR, tab_acceptance_rate_change FROM leadership.weekly_cursor_report "
+        "ORDER BY week_start",
+    )
+    assert changes[0] == ("2025-06-02", None)  # no week before it
+    assert changes[1][0] == "2025-06-09" and changes[1][1] == pytest.approx(0.1)
+    assert changes[2] == ("2025-06-23", None)  # 06-16 is not loaded: nothing to compare with
+
+
 def test_the_report_says_what_to_materialize_first_when_the_daily_metrics_are_missing(tmp_path):
     result = dg.materialize(
         [downstream("assets").weekly_cursor_report],
@@ -142,7 +174,7 @@ def test_the_report_says_what_to_materialize_first_when_the_daily_metrics_are_mi
     assert "materialize analytics/team_daily_metrics first" in message
 
 
-def test_every_table_and_column_of_the_warehouse_is_described_and_listed_in_the_readme(demo):
+def test_every_table_and_column_of_the_warehouse_is_described(demo):
     tables = query(
         demo / "data" / "cursor.duckdb",
         "SELECT table_schema || '.' || table_name, list(column_name ORDER BY ordinal_position) "
@@ -157,11 +189,8 @@ def test_every_table_and_column_of_the_warehouse_is_described_and_listed_in_the_
         assert not stale, f"{fqn} has no columns {stale}: remove them from cursor_analytics/ui/columns.py"
         assert all(described[n] for n in names), fqn
 
-    readme = (REPO / "README.md").read_text()
-    begin, end = "<!-- tables:begin -->\n", "\n<!-- tables:end -->"
-    assert begin in readme and end in readme, "README.md lost its table reference markers"
-    listed = readme[readme.index(begin) + len(begin) : readme.index(end)].strip()
-    assert listed == columns.reference_markdown(), (
-        "README.md's table reference is out of date: replace the block between the markers with "
-        "the output of: python -c 'from cursor_analytics.ui.columns import reference_markdown as r; print(r())'"
+
+def test_docs_tables_md_is_the_generated_table_reference():
+    assert (REPO / "docs" / "tables.md").read_text() == columns.tables_document(), (
+        "docs/tables.md is out of date: python -m cursor_analytics.ui.columns > docs/tables.md"
     )

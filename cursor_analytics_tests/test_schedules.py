@@ -13,6 +13,7 @@ from cursor_analytics.defs.freshness.automation import DAILY_FRESHNESS, METRICS_
 from cursor_analytics.defs.freshness.schedules import build_daily_schedule
 from cursor_analytics.defs.jobs import daily_assets
 from cursor_analytics.defs.partitions import daily_partitions
+from cursor_analytics.defs.resources import CursorApiResource
 from cursor_analytics.simulator import Simulator
 from cursor_analytics.warehouse.finality import AS_OF_TAG, ENV, StaleDataSettings
 from cursor_analytics_tests.support import ALL_ASSETS, query, resources
@@ -24,8 +25,11 @@ START, END = "dagster/asset_partition_range_start", "dagster/asset_partition_ran
 def tick(schedule: dg.ScheduleDefinition, at: datetime, db: Path | None = None):
     """Evaluate `schedule` at `at` against the DuckDB file `db` (default: none yet)."""
     duckdb = DuckDBResource(database=str(db or Path("/nonexistent/cursor.duckdb")))
+    cursor_api = CursorApiResource(api_key="crsr_" + "0" * 48)
     return schedule.evaluate_tick(
-        dg.build_schedule_context(scheduled_execution_time=at, resources={"duckdb": duckdb})
+        dg.build_schedule_context(
+            scheduled_execution_time=at, resources={"duckdb": duckdb, "cursor_api": cursor_api}
+        )
     )
 
 
@@ -58,10 +62,15 @@ def test_the_daily_run_makes_final_the_day_whose_settle_window_just_ended(tmp_pa
         ("2025-03-10", "final"), ("2025-03-11", "provisional"),
         ("2025-03-12", "provisional"), ("2025-03-13", "provisional"),
     ]  # fmt: skip
-    materialization = result.asset_materializations_for_node("raw__daily_usage")[0]
-    assert materialization.metadata["finality"].value == "mixed"
-    assert materialization.metadata["final_days"].value == 1
-    assert materialization.metadata["provisional_days"].value == "2025-03-11, 2025-03-12, 2025-03-13"
+    # each day's materialization says its own finality; the range's is shared by all four
+    by_day = {m.partition: m.metadata for m in result.asset_materializations_for_node("raw__daily_usage")}
+    assert {day: metadata["finality"].value for day, metadata in by_day.items()} == {
+        "2025-03-10": "final", "2025-03-11": "provisional",
+        "2025-03-12": "provisional", "2025-03-13": "provisional",
+    }  # fmt: skip
+    assert {metadata["range_finality"].value for metadata in by_day.values()} == {
+        "mixed: 1 of 4 days final; provisional: 2025-03-11, 2025-03-12, 2025-03-13"
+    }
 
     # evaluated again, the schedule does not fetch the day that is final now
     again = evaluate(defs.resolve_schedule_def("cursor_daily_schedule"), TICK, db)

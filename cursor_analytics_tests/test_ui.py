@@ -11,8 +11,10 @@ package, driven by Playwright), with screenshots saved to $CURSOR_ANALYTICS_SCRE
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib
 import io
+import json
 import os
 import re
 import shutil
@@ -23,7 +25,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -51,8 +53,8 @@ CHROMIUM_ARGS = [
 ]
 METRIC = dg.AssetKey(["analytics", "team_daily_metrics"])
 SCREENSHOTS_ENV = "CURSOR_ANALYTICS_SCREENSHOTS_DIR"
-# Pictures for the README show two weeks; the test alone needs three days.
-DEMO_DAYS = "14" if os.environ.get(SCREENSHOTS_ENV) else "3"
+# Pictures for the README show two weeks; the test needs the week the stale-data sensor compares.
+DEMO_DAYS = "14" if os.environ.get(SCREENSHOTS_ENV) else "8"
 LOCATIONS_QUERY = """
 { workspaceOrError { __typename ... on Workspace { locationEntries {
     name loadStatus locationOrLoadError { __typename ... on PythonError { message } }
@@ -137,12 +139,35 @@ def test_charts_say_so_when_there_is_nothing_to_draw_yet():
 # --- a demo instance and the Dagster UI over it ------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class DemoUI:
     root: Path
     home: Path  # DAGSTER_HOME
     db: Path  # the DuckDB file
     url: str  # the Dagster UI
+    ui: subprocess.Popen  # `cursor-analytics ui`, as `make ui` runs it
+    log: Path  # its terminal output
+
+    def stop(self) -> int:
+        """Ctrl-C as a person would stop it (SIGTERM here; the command treats both alike)."""
+        if self.ui.poll() is None:
+            self.ui.send_signal(signal.SIGTERM)
+            try:
+                self.ui.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                _kill_tree(self.ui.pid)
+                self.ui.wait()
+        return self.ui.returncode
+
+
+def _kill_tree(pid: int) -> None:
+    """Last resort: SIGKILL a process and the process groups of its children."""
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in children.read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(child), signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -156,16 +181,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_code_locations(url: str, server: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
+def _graphql(url: str, query: str) -> dict:
+    return httpx.post(f"{url}/graphql", json={"query": query}, timeout=30).json()["data"]
+
+
+def _wait_for_code_locations(url: str, server: subprocess.Popen, log: Path, timeout: float = 180.0) -> None:
     """Until every code location of the workspace has loaded; fail with the error otherwise."""
     deadline = time.monotonic() + timeout
     entries: list = []
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            pytest.fail(f"dagster dev exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+            pytest.fail(f"cursor-analytics ui exited with {server.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            answer = httpx.post(f"{url}/graphql", json={"query": LOCATIONS_QUERY}, timeout=5)
-            entries = answer.json()["data"]["workspaceOrError"]["locationEntries"]
+            entries = _graphql(url, LOCATIONS_QUERY)["workspaceOrError"]["locationEntries"]
         except (httpx.HTTPError, KeyError, TypeError, ValueError):
             entries = []
         loaded = [e["locationOrLoadError"] for e in entries if e["loadStatus"] == "LOADED"]
@@ -174,69 +202,44 @@ def _wait_for_code_locations(url: str, server: subprocess.Popen, log: Path, time
         if entries and len(loaded) == len(entries):
             return
         time.sleep(0.5)
-    pytest.fail(f"dagster dev not ready in {timeout:.0f} s ({entries}):\n{log.read_text()[-3000:]}")
-
-
-def _stop(server: subprocess.Popen) -> None:
-    """SIGTERM to dagster dev's process group (webserver, daemon, code servers), then SIGKILL."""
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=5)  # it shuts down in about 10 s; a temporary instance needs no more
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
+    pytest.fail(f"the UI was not ready in {timeout:.0f} s ({entries}):\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
 def demo_ui(tmp_path_factory) -> Iterator[DemoUI]:
-    """`cursor-analytics demo --days 3 --users 8` into a fresh Dagster home and DuckDB file, and
-    `dagster dev -w workspace.yaml` over them on a free loopback port. Both start at once (the
-    UI loads its code locations while the demo runs); the fixture returns when both are done."""
+    """`make demo` then `make ui` with no key, into a fresh Dagster home and DuckDB file:
+    `cursor-analytics demo --days 8 --users 8` (a week of completed days: what the stale-data
+    sensor compares), then `cursor-analytics ui` on a free loopback port, which starts the
+    simulator with the demo's team next to `dagster dev`."""
     root = tmp_path_factory.mktemp("ui")
     home, db, port = root / "dagster_home", root / "data" / "cursor.duckdb", _free_port()
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    # Create the instance's storage once, here: two processes creating it at the same time race
-    # on its schema migrations.
-    dg.DagsterInstance.from_config(str(home)).dispose()
     env = _clean_env(DAGSTER_HOME=str(home), CURSOR_ANALYTICS_DB=str(db))
-    demo = subprocess.Popen(
+    demo = subprocess.run(
         [sys.executable, "-m", "cursor_analytics.cli", "demo", "--days", DEMO_DAYS, "--users", "8"],
-        cwd=root,
+        cwd=REPO,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        capture_output=True,
         text=True,
+        timeout=300,
     )
-    log = root / "dagster-dev.log"
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    log = root / "ui.log"
     with open(log, "w") as out:
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("dagster")),
-                "dev",
-                "-w",
-                str(REPO / "workspace.yaml"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
-            cwd=root,
+        ui = subprocess.Popen(
+            [sys.executable, "-m", "cursor_analytics.cli", "ui", "--port", str(port)],
+            cwd=REPO,  # where `make ui` runs it: workspace.yaml is read from here
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, stopped as a whole by _stop
         )
+    running = DemoUI(root, home, db, f"http://127.0.0.1:{port}", ui, log)
     try:
-        output, _ = demo.communicate(timeout=240)
-        assert demo.returncode == 0, output
-        url = f"http://127.0.0.1:{port}"
-        _wait_for_code_locations(url, server, log)
-        yield DemoUI(root, home, db, url)
+        _wait_for_code_locations(running.url, ui, log)
+        yield running
     finally:
-        if demo.poll() is None:
-            demo.kill()
-        _stop(server)
+        running.stop()
 
 
 def test_a_metric_materialization_carries_float_headlines_and_a_chart(demo_ui):
@@ -244,17 +247,20 @@ def test_a_metric_materialization_carries_float_headlines_and_a_chart(demo_ui):
     event = instance.get_latest_materialization_event(METRIC)
     metadata = event.asset_materialization.metadata
     start, end = metadata["window_start"].value, metadata["window_end"].value
+    day = event.asset_materialization.partition  # each day of the range run has its own figures
+    assert start <= day <= end
 
-    tab_rate, spend_per_user, peak = query(
+    tab_rate, spend_per_user, active = query(
         demo_ui.db,
-        "SELECT sum(tabs_accepted) / sum(tabs_shown), sum(billed_cents) / sum(active_users), "
-        "max(active_users) FROM analytics.team_daily_metrics WHERE day BETWEEN ? AND ?",
-        [start, end],
+        "SELECT tab_acceptance_rate, spend_per_active_user_cents, active_users "
+        "FROM analytics.team_daily_metrics WHERE day = ?",
+        [day],
     )[0]
     assert isinstance(metadata["tab_acceptance_rate"], dg.FloatMetadataValue)
     assert metadata["tab_acceptance_rate"].value == round(tab_rate, 4)
     assert metadata["spend_per_active_user_cents"].value == round(spend_per_user, 4)
-    assert metadata["peak_active_users"].value == peak
+    assert metadata["peak_active_users"].value == active
+    assert metadata["range_summary"].value.startswith(f"Over {start} .. {end}:")
     for name in ("suggestion_acceptance_rate", "ai_line_share"):
         assert isinstance(metadata[name], dg.FloatMetadataValue), name
 
@@ -434,3 +440,153 @@ def test_every_sensor_and_schedule_appears_on_the_automation_page(page, screensh
     for name in names:
         expect(shown(page, name)).to_be_visible()
     page.screenshot(path=screenshots / "automation.png")
+
+
+# --- the first hour: no key, a backfill by clicking, one plot point per day -----------------------
+
+TICKS_QUERY = """
+{ workspaceOrError { ... on Workspace { locationEntries { locationOrLoadError { ... on RepositoryLocation {
+    repositories {
+        sensors { name sensorState { ticks(limit: 50) { status skipReason error { message } } } }
+        schedules { name scheduleState { ticks(limit: 50) { status skipReason error { message } } } }
+    }
+} } } } } }
+"""
+BACKFILL_QUERY = """
+query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+    ... on PartitionBackfill { status numPartitions partitionNames }
+} }
+"""
+
+
+def _simulator_url(demo_ui: DemoUI) -> str:
+    found = re.search(r"using the bundled simulator at (http://127\.0\.0\.1:\d+)", demo_ui.log.read_text())
+    assert found, demo_ui.log.read_text()[:2000]
+    return found.group(1)
+
+
+def test_without_a_key_the_ui_serves_the_demo_team_from_the_simulator_and_says_so(demo_ui, page):
+    from playwright.sync_api import expect
+
+    simulator = _simulator_url(demo_ui)
+    assert httpx.get(f"{simulator}/teams/members", timeout=10).status_code == 401  # it serves, keyed
+    page.goto("/locations/cursor_analytics/resources/cursor_api")
+    expect(shown(page, f'"{simulator}"')).to_be_visible()  # the resource's base URL, as it is
+    expect(shown(page, "SIMULATED: the bundled Cursor API simulator", exact=False)).to_be_visible()
+
+    # the partitions start at the simulator's first day (its 90 days), not at 2025-01-01
+    first = date.fromisoformat(re.search(r"days from (\d{4}-\d{2}-\d{2})", demo_ui.log.read_text()).group(1))
+    assert (datetime.now(UTC).date() - first).days == 89
+    page.goto("/assets/raw/daily_usage?view=partitions")
+    expect(shown(page, first.isoformat())).to_be_visible()
+
+
+def test_a_three_day_backfill_launched_by_clicking_completes_and_plots_one_point_per_day(
+    demo_ui, page, screenshots
+):
+    from playwright.sync_api import expect
+
+    last = datetime.now(UTC).date() - timedelta(days=12)  # older than the demo's days: fetched now
+    days = [last - timedelta(days=i) for i in (2, 1, 0)]
+    page.goto("/locations/cursor_analytics/jobs/cursor_daily_job")
+    page.get_by_role("button", name="Materialize all…").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("Showing", exact=False)).to_be_visible()
+    partitions = dialog.get_by_placeholder("No matching partitions")
+    partitions.fill(f"[{days[0]}...{days[-1]}]")
+    partitions.press("Enter")
+    expect(dialog.get_by_text("3 partitions", exact=True)).to_be_visible()
+    dialog.get_by_role("button", name="Launch backfill").click()
+    created = page.get_by_text(re.compile(r"Created backfill \w+"))
+    expect(created).to_be_visible()
+    backfill = created.inner_text().split()[-1]
+
+    deadline = time.monotonic() + 420
+    status = None
+    while time.monotonic() < deadline:
+        answer = httpx.post(
+            f"{demo_ui.url}/graphql",
+            json={"query": BACKFILL_QUERY, "variables": {"id": backfill}},
+            timeout=30,
+        ).json()["data"]["partitionBackfillOrError"]
+        status = answer["status"]
+        if status not in ("REQUESTED", "CANCELING"):
+            break
+        time.sleep(2)
+    assert status == "COMPLETED_SUCCESS", status
+    assert answer["partitionNames"] == [d.isoformat() for d in days]
+    page.goto(f"/runs/b/{backfill}")
+    expect(shown(page, "Completed", exact=False)).to_be_visible()
+
+    # The metric's Plots, by partition: each day its own value (what the page fetches to draw)
+    page.goto("/assets/analytics/team_daily_metrics")
+    page.get_by_role("button", name="Plots").click()
+    with page.expect_response(
+        lambda r: "graphql" in r.url and "AssetPartitionEventsQuery" in (r.request.post_data or "")
+    ) as response:
+        page.locator("button[aria-selected]").filter(has_text="Partitions").click()
+    plotted = _plotted(response.value.json(), "tab_acceptance_rate")
+    expected = dict(
+        query(
+            demo_ui.db,
+            "SELECT day::VARCHAR, round(tab_acceptance_rate, 4) FROM analytics.team_daily_metrics "
+            "WHERE day BETWEEN ? AND ?",
+            [days[0], days[-1]],
+        )
+    )
+    assert {d.isoformat(): plotted.get(d.isoformat()) for d in days} == expected
+    assert len(set(expected.values())) == 3  # one point per day, not one value for the range
+    chart = page.locator("canvas").first
+    expect(chart).to_be_visible()
+    page.get_by_role("button", name="Plots").evaluate("button => button.scrollIntoView({block: 'start'})")
+    page.screenshot(path=screenshots / "metric-plots.png")
+
+
+def _plotted(answer: dict, label: str) -> dict[str, float]:
+    """{partition: value of `label`} in the materializations of a GraphQL answer."""
+    values: dict[str, float] = {}
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if node.get("partition") and isinstance(node.get("metadataEntries"), list):
+                for entry in node["metadataEntries"]:
+                    if entry.get("label") == label and entry.get("floatValue") is not None:
+                        values.setdefault(node["partition"], entry["floatValue"])
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(answer)
+    return values
+
+
+def test_no_sensor_or_schedule_tick_failed(demo_ui):
+    deadline = time.monotonic() + 120
+    while True:  # the daemon's first ticks come once the code locations have loaded
+        repositories = [
+            repo
+            for entry in _graphql(demo_ui.url, TICKS_QUERY)["workspaceOrError"]["locationEntries"]
+            for repo in entry["locationOrLoadError"]["repositories"]
+        ]
+        ticks = {s["name"]: s["sensorState"]["ticks"] for r in repositories for s in r["sensors"]} | {
+            s["name"]: s["scheduleState"]["ticks"] for r in repositories for s in r["schedules"]
+        }
+        if ticks["stale_partitions_sensor"] or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert ticks["stale_partitions_sensor"], "the stale-data sensor never ticked"
+    failed = {
+        name: [t["error"] for t in history if t["status"] == "FAILURE"] for name, history in ticks.items()
+    }
+    assert not any(failed.values()), json.dumps(failed, indent=1)[:3000]
+
+
+def test_stopping_the_ui_stops_dagster_and_the_simulator(demo_ui):
+    simulator = _simulator_url(demo_ui)
+    assert demo_ui.stop() == 0
+    for url in (demo_ui.url, simulator):
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url, timeout=5)
+    assert demo_ui.log.read_text().rstrip().endswith("Stopped the Dagster UI and the simulator.")

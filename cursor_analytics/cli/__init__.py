@@ -1,4 +1,4 @@
-"""The `cursor-analytics` command: demo, simulate, check-connection, spend-limits, blocklists."""
+"""The `cursor-analytics` command: demo, ui, simulate, check-connection, spend-limits, blocklists."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ except ValueError as exc:
     if not getattr(exc, "setting", None):  # partitions.SettingError: one line, no traceback
         raise
     sys.exit(f"Error: {exc}")
+from cursor_analytics.cli.ui import DEFAULT_TEAM, record_simulated_team, ui_cli
 from cursor_analytics.defs.resources import DEFAULT_BASE_URL, DEFAULT_DB_PATH, check_base_url
 
 
@@ -27,6 +28,7 @@ def main() -> None:
 
 main.add_command(spend_limits_cli)
 main.add_command(blocklists_cli)
+main.add_command(ui_cli)
 
 
 @main.command()
@@ -215,7 +217,9 @@ def demo(days: int, users: int, seed: int, db: str) -> None:
     home = prepare_dagster_home()
     today = datetime.now(UTC).date()
     start = today - timedelta(days=days - 1)
-    with Simulator(seed=seed, users=users, days=max(days, 60), minute_seconds=1.0) as sim:
+    history = max(days, DEFAULT_TEAM["days"])
+    record_simulated_team(home, seed, users, history)  # `ui` serves the same team without a key
+    with Simulator(seed=seed, users=users, days=history, minute_seconds=1.0) as sim:
         os.environ.update(
             CURSOR_API_KEY=sim.api_key,
             CURSOR_API_BASE_URL=sim.base_url,

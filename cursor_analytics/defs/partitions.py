@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 
@@ -77,3 +79,13 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 def range_tags(first: date, last: date) -> dict[str, str]:
     """Run tags that make one run cover the inclusive day range first..last."""
     return {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
+
+
+def add_metadata_per_day(context: dg.AssetExecutionContext, by_day: Mapping[date, Mapping[str, Any]]) -> None:
+    """Give each day of the run its own figures. A range run records one materialization per
+    day; each gets `by_day[day]` (so the UI's Plots show one point per day) next to the
+    metadata the run shares (its MaterializeResult)."""
+    for key in context.partition_keys:
+        figures = by_day.get(date.fromisoformat(key))
+        if figures:
+            context.add_asset_metadata(dict(figures), partition_key=key)

@@ -18,6 +18,14 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 from cursor_analytics.cursor_api import DEFAULT_BASE_URL, DEFAULT_RATE_LIMITS, CursorClient, key_problem
 from cursor_analytics.warehouse import DEFAULT_DB_PATH, LOCK_TIMEOUT_SECONDS, check_database_path, connect
 
+API_KEY_ENV, BASE_URL_ENV = "CURSOR_API_KEY", "CURSOR_API_BASE_URL"
+# Set by `cursor-analytics ui` when it serves the bundled simulator (no CURSOR_API_KEY).
+SIMULATED_ENV = "CURSOR_ANALYTICS_SIMULATED"
+MISSING_KEY = (
+    f"{API_KEY_ENV} is not set: export your Cursor team Admin API key (crsr_...) and restart, or "
+    "run `make ui` without a key to use the bundled simulator. No request was sent."
+)
+
 
 class CursorApiResource(dg.ConfigurableResource):
     """Cursor's Admin API and AI Code Tracking API (or the bundled simulator at another base URL).
@@ -107,7 +115,13 @@ class CursorApiResource(dg.ConfigurableResource):
         return _seconds(value, "backoff_base_seconds", positive=False)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # A run fails here, before any request, naming the variable; a sensor or schedule (no
+        # run) skips instead, saying the same (freshness/sensors.py, freshness/schedules.py).
+        if context.dagster_run is None:
+            return
         # The key itself is never echoed: only the variable it should come from.
+        if not self.api_key:
+            raise ValueError(MISSING_KEY)
         problem = key_problem(self.api_key)
         if problem is not None:
             raise ValueError(
@@ -128,6 +142,16 @@ class CursorApiResource(dg.ConfigurableResource):
             max_attempts=self.max_attempts,
             backoff_base_seconds=self.backoff_base_seconds,
         )
+
+
+class SimulatedCursorApiResource(CursorApiResource):
+    """SIMULATED: the bundled Cursor API simulator (a seeded demo team, not your team's data),
+    started by `cursor-analytics ui` because CURSOR_API_KEY is not set. Its rate-limit minute
+    lasts one second, as in the demo. Set CURSOR_API_KEY and restart for your team's data."""
+
+    rate_limit_window_seconds: float = Field(
+        default=1.0, description="Length of one rate-limit window (the simulator's: one second)."
+    )
 
 
 def check_base_url(value: Any) -> str:
@@ -217,9 +241,16 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
     # The DuckDB file's folder is created by WarehouseResource when a run first writes, after
     # its path was checked: a bad CURSOR_ANALYTICS_DB fails the run clearly, not the load.
     return {
-        "cursor_api": CursorApiResource(
-            api_key=dg.EnvVar("CURSOR_API_KEY"),
-            base_url=_env_or_default("CURSOR_API_BASE_URL", DEFAULT_BASE_URL),
+        # With no key in the environment the location still loads: sensors and schedules skip
+        # saying what to set, and a run fails before any request naming the variable.
+        "cursor_api": (
+            # the simulator's URL is shown as such in the UI (it holds no secret)
+            SimulatedCursorApiResource(api_key=dg.EnvVar(API_KEY_ENV), base_url=os.environ[BASE_URL_ENV])
+            if os.environ.get(SIMULATED_ENV) and os.environ.get(BASE_URL_ENV)
+            else CursorApiResource(
+                api_key=_env_or_default(API_KEY_ENV, ""),
+                base_url=_env_or_default(BASE_URL_ENV, DEFAULT_BASE_URL),
+            )
         ),
         "duckdb": WarehouseResource(database=_env_or_default("CURSOR_ANALYTICS_DB", DEFAULT_DB_PATH)),
     }

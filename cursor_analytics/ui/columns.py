@@ -3,7 +3,8 @@
 One entry per DuckDB table (`schema.name`, the asset key's path), one description per column.
 The descriptions are shown in the Dagster UI as the asset's column schema
 (`metadata.column_schema` and `metadata.table_column_schema` read them from here) and are the
-README's table reference: the contract a downstream team builds on.
+table reference, docs/tables.md (`python -m cursor_analytics.ui.columns > docs/tables.md`): the
+contract a downstream team builds on.
 """
 
 from __future__ import annotations
@@ -324,10 +325,27 @@ def describe(fqn: str) -> dict[str, str]:
 
 
 def reference_markdown() -> str:
-    """Every table and its columns as markdown: the README's table reference (kept equal to it
-    by the tests)."""
+    """Every table and its columns as markdown sections."""
     sections = []
     for fqn, described in TABLES.items():
         rows = "\n".join(f"| `{name}` | {text.replace('|', '/')} |" for name, text in described.items())
-        sections.append(f"#### `{fqn}`\n\n| column | meaning |\n|---|---|\n{rows}")
+        sections.append(f"## `{fqn}`\n\n| column | meaning |\n|---|---|\n{rows}")
     return "\n\n".join(sections)
+
+
+TABLES_DOC_INTRO = """# Tables
+
+Every DuckDB table cursor-analytics writes, and what each column means: the contract a downstream
+team builds on (asset key `schema/name`, table `schema.name` in the file `CURSOR_ANALYTICS_DB`
+names). Generated from `cursor_analytics/ui/columns.py`, which the UI's column schemas also read:
+`python -m cursor_analytics.ui.columns > docs/tables.md` (a test keeps the two equal).
+"""
+
+
+def tables_document() -> str:
+    """docs/tables.md: the intro and every table's columns."""
+    return f"{TABLES_DOC_INTRO}\n{reference_markdown()}\n"
+
+
+if __name__ == "__main__":
+    print(tables_document(), end="")

@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from cursor_analytics.cursor_api import days_in
 from cursor_analytics.ui.columns import describe
 from cursor_analytics.warehouse.tables import SQL_TYPES, Table, quote_ident
 
@@ -105,3 +106,17 @@ def table_column_schema(conn: duckdb.DuckDBPyConnection, fqn: str, descriptions=
             for r in conn.execute(f"DESCRIBE {quote_ident(fqn)}").fetchall()
         ]
     )
+
+
+def rows_per_day(
+    conn: duckdb.DuckDBPyConnection, fqn: str, window: tuple[date, date], day_column: str = "day"
+) -> dict[date, int]:
+    """Rows of each day of the window (0 for a day without rows)."""
+    day = quote_ident(day_column)
+    counts = dict(
+        conn.execute(
+            f"SELECT {day}, count(*) FROM {quote_ident(fqn)} WHERE {day} BETWEEN ? AND ? GROUP BY 1",
+            list(window),
+        ).fetchall()
+    )
+    return {d: counts.get(d, 0) for d in days_in(*window)}

@@ -273,23 +273,23 @@ def day_finality(
 
 def finality_metadata(
     conn: duckdb.DuckDBPyConnection, start: date, end: date, dataset: str | None = None
-) -> dict[str, Any]:
-    """Materialization metadata: `finality` of the run's days ('final', 'provisional', or
-    'mixed' for a range holding both), how many days are final, and which are provisional."""
+) -> tuple[dict[date, dict[str, Any]], dict[str, Any]]:
+    """Materialization metadata: each day's own `finality` ('final' or 'provisional'), and the
+    range's `range_finality` (final, provisional, or mixed with the provisional days named)."""
     by_day = day_finality(conn, start, end, dataset)
     days = days_in(start, end)
-    provisional = [d for d in days if by_day.get(d) != FINAL]
+    per_day = {d: {"finality": FINAL if by_day.get(d) == FINAL else PROVISIONAL} for d in days}
+    provisional = [d for d in days if per_day[d]["finality"] != FINAL]
     if not provisional:
-        summary = FINAL
+        summary = f"{FINAL}: all {len(days)} days"
     elif len(provisional) == len(days):
-        summary = PROVISIONAL
+        summary = f"{PROVISIONAL}: all {len(days)} days"
     else:
-        summary = "mixed"
-    return {
-        "finality": summary,
-        "final_days": len(days) - len(provisional),
-        "provisional_days": ", ".join(d.isoformat() for d in provisional) or "none",
-    }
+        summary = (
+            f"mixed: {len(days) - len(provisional)} of {len(days)} days final; provisional: "
+            + ", ".join(d.isoformat() for d in provisional)
+        )
+    return per_day, {"range_finality": summary}
 
 
 def load_verification(

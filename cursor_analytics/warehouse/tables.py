@@ -1,6 +1,6 @@
 """Every table cursor-analytics writes, defined once: the `Table` type, its column types, and
 the raw tables (one per Cursor dataset). Derived tables are defined by their SQL
-(`warehouse.metrics`); downstream teams read the README's table reference.
+(`warehouse.metrics`); downstream teams read docs/tables.md.
 """
 
 from __future__ import annotations

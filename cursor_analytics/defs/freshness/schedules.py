@@ -19,6 +19,7 @@ from dagster_duckdb import DuckDBResource
 from cursor_analytics.defs.ingestion import access
 from cursor_analytics.defs.jobs import cursor_daily_job, cursor_snapshot_job, daily_assets
 from cursor_analytics.defs.partitions import daily_partitions, range_tags
+from cursor_analytics.defs.resources import MISSING_KEY, CursorApiResource
 from cursor_analytics.warehouse import WarehouseLockedError, connect_briefly
 from cursor_analytics.warehouse.finality import FINAL, StaleDataSettings, as_of_tags, day_finality
 
@@ -79,8 +80,10 @@ def build_daily_schedule(settings: StaleDataSettings | None = None) -> dg.Schedu
         ),
     )
     def cursor_daily_schedule(
-        context: dg.ScheduleEvaluationContext, duckdb: DuckDBResource
+        context: dg.ScheduleEvaluationContext, cursor_api: CursorApiResource, duckdb: DuckDBResource
     ) -> dg.RunRequest | dg.SkipReason:
+        if not (cursor_api.api_key or "").strip():
+            return dg.SkipReason(MISSING_KEY)
         now = context.scheduled_execution_time
         first, last = settle_window(now, settings.settle_days)
         if first > last:
@@ -104,7 +107,7 @@ def build_daily_schedule(settings: StaleDataSettings | None = None) -> dg.Schedu
     return cursor_daily_schedule
 
 
-cursor_snapshot_schedule = dg.ScheduleDefinition(
+@dg.schedule(
     name="cursor_snapshot_schedule",
     cron_schedule=SNAPSHOT_CRON,
     execution_timezone="UTC",
@@ -113,6 +116,12 @@ cursor_snapshot_schedule = dg.ScheduleDefinition(
     description="Hourly: snapshots of members, spend and repo blocklists, and the current-cycle "
     "metrics built on them.",
 )
+def cursor_snapshot_schedule(
+    context: dg.ScheduleEvaluationContext, cursor_api: CursorApiResource
+) -> dg.RunRequest | dg.SkipReason:
+    if not (cursor_api.api_key or "").strip():
+        return dg.SkipReason(MISSING_KEY)
+    return dg.RunRequest(run_key=context.scheduled_execution_time.isoformat())
 
 
 cursor_daily_schedule = build_daily_schedule()

@@ -26,7 +26,7 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics.cursor_api import days_in
+from cursor_analytics.cursor_api import InvalidCredentialsError, days_in
 from cursor_analytics.defs.freshness import fingerprints as fp
 from cursor_analytics.defs.freshness.alerts import send_alert
 from cursor_analytics.defs.ingestion import access
@@ -34,7 +34,7 @@ from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.jobs import cursor_daily_job
 from cursor_analytics.defs.metrics import assets as metrics
 from cursor_analytics.defs.partitions import daily_partitions, range_tags
-from cursor_analytics.defs.resources import CursorApiResource
+from cursor_analytics.defs.resources import MISSING_KEY, CursorApiResource
 from cursor_analytics.warehouse import Staging, WarehouseLockedError, connect_briefly
 from cursor_analytics.warehouse.finality import (
     FINGERPRINTED,
@@ -174,18 +174,25 @@ def evaluate_stale_partitions(
 
     tagged = access.tagged_assets(context.repository_def.asset_graph) if context.repository_def else {}
     dataset_of = {**RAW_DATASETS, **tagged}  # the partitioned datasets probed first
-    with cursor_api.model_copy(update={"max_attempts": 1}).get_client() as client:
-        budget = fp.RequestBudget(client, settings.request_budget)
-        try:  # once a day per dataset, leaving one request for the fingerprints
-            probe = access.refresh(path, client, dataset_of.values(), now, budget.left - 1)
-        except WarehouseLockedError:
-            probe = access.AccessReading({}, [], note="access not read: DuckDB stayed locked")
-        refused = access.refused_datasets(probe.known, now)
-        known_unavailable = {n for n in PARTITIONED_DATASETS if dataset_of[RAW_KEYS[n]] in refused}
-        readable = [d for d in PARTITIONED_DATASETS if d not in known_unavailable]
-        reading = fp.read_api(
-            client, (first, last), budget, _count_order(days, stored, previous, readable), known_unavailable
-        )
+    try:
+        with cursor_api.model_copy(update={"max_attempts": 1}).get_client() as client:
+            budget = fp.RequestBudget(client, settings.request_budget)
+            try:  # once a day per dataset, leaving one request for the fingerprints
+                probe = access.refresh(path, client, dataset_of.values(), now, budget.left - 1)
+            except WarehouseLockedError:
+                probe = access.AccessReading({}, [], note="access not read: DuckDB stayed locked")
+            refused = access.refused_datasets(probe.known, now)
+            known_unavailable = {n for n in PARTITIONED_DATASETS if dataset_of[RAW_KEYS[n]] in refused}
+            readable = [d for d in PARTITIONED_DATASETS if d not in known_unavailable]
+            reading = fp.read_api(
+                client,
+                (first, last),
+                budget,
+                _count_order(days, stored, previous, readable),
+                known_unavailable,
+            )
+    except InvalidCredentialsError as exc:  # nothing can be compared with this key
+        return dg.SensorResult(skip_reason=f"The API refused the key: {exc}", cursor=context.cursor)
     access.report_changes(context, dataset_of, probe.changed)
     unavailable = reading.unavailable
     datasets = [d for d in PARTITIONED_DATASETS if d not in unavailable]
@@ -335,6 +342,8 @@ def build_stale_partitions_sensor(
     def stale_partitions_sensor(
         context: dg.SensorEvaluationContext, cursor_api: CursorApiResource, duckdb: DuckDBResource
     ) -> dg.SensorResult:
+        if not (cursor_api.api_key or "").strip():
+            return dg.SensorResult(skip_reason=MISSING_KEY)
         return evaluate_stale_partitions(context, cursor_api, duckdb, settings, clock())
 
     return stale_partitions_sensor

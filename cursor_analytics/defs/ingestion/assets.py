@@ -14,9 +14,14 @@ from dagster_duckdb import DuckDBResource
 
 from cursor_analytics.cursor_api import CursorClient, Page
 from cursor_analytics.defs.ingestion.access import DATASET_TAG, unless_refused
-from cursor_analytics.defs.partitions import backfill_policy, daily_partitions, window_days
+from cursor_analytics.defs.partitions import (
+    add_metadata_per_day,
+    backfill_policy,
+    daily_partitions,
+    window_days,
+)
 from cursor_analytics.defs.resources import CursorApiResource
-from cursor_analytics.ui.metadata import column_schema, preview
+from cursor_analytics.ui.metadata import column_schema, preview, rows_per_day
 from cursor_analytics.warehouse import Staging, Table, finality
 from cursor_analytics.warehouse.tables import (
     AI_CHANGE_FILES,
@@ -84,21 +89,25 @@ def load_days(
         with duckdb.get_connection() as conn:
             inserted = staging.publish(conn, (start, end))
             sample = preview(conn, table, (start, end))
-            day_finality = finality.finality_metadata(conn, start, end, table.name)
+            by_day, range_finality = finality.finality_metadata(conn, start, end, table.name)
+            for t in tables:
+                name = "dagster/row_count" if t == table else f"rows_{t.name}"
+                for day, n in rows_per_day(conn, t.fqn, (start, end)).items():
+                    by_day[day][name] = n
         api = _api_metadata(client)
     outside = staging.out_of_window[table.fqn]
     window_check = dg.AssetCheckKey(context.asset_key, ROWS_IN_WINDOW)
-    return dg.MaterializeResult(
+    add_metadata_per_day(context, by_day)  # each day: its rows and finality
+    return dg.MaterializeResult(  # shared by the run's days: the range and its API cost
         check_results=(
             [_rows_in_window(table, start, end, outside)]
             if window_check in context.selected_asset_check_keys
             else []
         ),
         metadata={
-            "dagster/row_count": inserted[table.fqn],
+            **range_finality,
+            "range_rows": inserted[table.fqn],
             "rows_out_of_window": sum(n for _, n in outside),
-            **day_finality,
-            **{f"rows_{t.name}": n for t, n in ((t, inserted[t.fqn]) for t in tables) if t != table},
             **api,
             "window_start": start.isoformat(),
             "window_end": end.isoformat(),

@@ -1,4 +1,5 @@
-"""Asset checks on the raw tables, run after every load in the same run.
+"""Asset checks on the raw tables, run after every load in the same run. ERROR checks are
+blocking: when one fails, the metrics of that run are not derived from the table.
 
 In a partitioned run a check looks at the run's days; executed on its own (UI "Execute checks")
 it looks at the whole table, or, for the checks that compare a day with the days before it, at
@@ -6,9 +7,9 @@ the latest day.
 
 | check | asset | severity | fails when |
 |---|---|---|---|
-| `unique_natural_key` | every raw table | ERROR | two rows share the table's natural key |
-| `non_negative_counters` | daily_usage, usage_events, ai_commits, ai_changes | ERROR | a counter is below 0 |
-| `accepted_not_above_shown` | daily_usage | ERROR | accepted tabs or lines exceed those shown or written |
+| `unique_natural_key` | every raw table | ERROR, blocking | two rows share the table's natural key |
+| `non_negative_counters` | daily_usage, usage_events, ai_commits, ai_changes | ERROR, blocking | a counter is below 0 |
+| `accepted_not_above_shown` | daily_usage | ERROR, blocking | accepted tabs or lines exceed those shown or written |
 | `row_count_anomaly` | daily_usage | WARN | a day's rows deviate from the median of the 14 days before it by more than the tolerance |
 | `schema_drift` | every raw table | WARN | the API sent fields the client does not know, or documented fields that always came stopped coming |
 | `spend_reconciliation` | spend_snapshots | WARN | the cycle's chargeable events' summed `chargedCents` differ from `spendCents`, or all events' from `overallSpendCents`, of `/teams/spend` (the latest snapshot taken while the events were complete) by more than the tolerance, or days of the cycle are not loaded |
@@ -512,7 +513,16 @@ def table_checks(table: Table, checks: Sequence[Check]) -> dg.AssetChecksDefinit
 
     @dg.multi_asset_check(
         name=f"{table.name}_checks",
-        specs=[dg.AssetCheckSpec(c.name, asset=asset_key, description=c.description) for c in checks],
+        # ERROR checks block: the metrics of the run are not derived from a table that failed one
+        specs=[
+            dg.AssetCheckSpec(
+                c.name,
+                asset=asset_key,
+                description=c.description,
+                blocking=c.severity == dg.AssetCheckSeverity.ERROR,
+            )
+            for c in checks
+        ],
         can_subset=True,
         pool="duckdb",
     )

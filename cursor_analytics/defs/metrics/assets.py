@@ -14,9 +14,14 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from cursor_analytics.defs.ingestion import assets as raw
-from cursor_analytics.defs.partitions import backfill_policy, daily_partitions, window_days
+from cursor_analytics.defs.partitions import (
+    add_metadata_per_day,
+    backfill_policy,
+    daily_partitions,
+    window_days,
+)
 from cursor_analytics.ui import charts
-from cursor_analytics.ui.metadata import preview, table_column_schema
+from cursor_analytics.ui.metadata import markdown_table, preview, rows_per_day, table_column_schema
 from cursor_analytics.warehouse import (
     Table,
     ensure_table,
@@ -26,6 +31,7 @@ from cursor_analytics.warehouse import (
     tables,
 )
 from cursor_analytics.warehouse import metrics as sql
+from cursor_analytics.warehouse.tables import quote_ident
 
 GROUP = "cursor_metrics"
 KINDS = {"duckdb", "sql"}
@@ -56,9 +62,11 @@ def derive_days(
     chart: Callable[[Any, date], dg.MetadataValue] | None = None,
     own_finality: bool = False,
 ) -> dg.MaterializeResult:
-    """Recompute analytics.<name> for the run's partition range from `select_sql`; `chart`
-    draws the table up to the range's last day (charts.py). Each row gets the finality of its
-    day, unless `own_finality`: then `select_sql` gives each row's `finality` itself."""
+    """Recompute analytics.<name> for the run's partition range from `select_sql`. Each row gets
+    the finality of its day, unless `own_finality`: then `select_sql` gives each row's `finality`
+    itself. Each day records its own rows, finality and headline figures (`headline_sql` over
+    that day); the range's headline is logged and shared as `range_summary`; `chart` draws the
+    table up to the range's last day (charts.py)."""
     start, end = window_days(context)
     fqn = f"analytics.{name}"
     with duckdb.get_connection() as conn:
@@ -66,18 +74,41 @@ def derive_days(
             ensure_table(conn, table)
         select = select_sql if own_finality else finality.with_finality(select_sql)
         rows = replace_days_from_sql(conn, fqn, select, (start, end))
+        by_day, range_finality = finality.finality_metadata(conn, start, end)
+        if own_finality:  # each day's row says its own finality
+            for day, own in conn.execute(
+                f"SELECT day, max(finality) FROM {quote_ident(fqn)} WHERE day BETWEEN ? AND ? GROUP BY day",
+                [start, end],
+            ).fetchall():
+                by_day[day]["finality"] = own
+        for day, n in rows_per_day(conn, fqn, (start, end)).items():
+            by_day[day]["dagster/row_count"] = n
+            if headline_sql:
+                by_day[day].update(_headline(conn, headline_sql, {"start": day, "end": day}))
         headline = _headline(conn, headline_sql, {"start": start, "end": end}) if headline_sql else {}
         metadata = {
-            "dagster/row_count": rows,
-            **finality.finality_metadata(conn, start, end),
+            **range_finality,
+            "range_rows": rows,
             "window_start": start.isoformat(),
             "window_end": end.isoformat(),
-            **headline,
+            "range_summary": dg.MetadataValue.md(_summary(start, end, headline)),
             **({"chart": chart(conn, end)} if chart else {}),
             "preview": dg.MetadataValue.md(preview(conn, fqn, (start, end))),
             "dagster/column_schema": table_column_schema(conn, fqn),
         }
+    context.log.info(f"{fqn} {start}..{end}: {rows} rows; {_plain(headline)}")
+    add_metadata_per_day(context, by_day)
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _plain(headline: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {getattr(v, 'value', v)}" for k, v in headline.items()) or "no headline"
+
+
+def _summary(start: date, end: date, headline: dict[str, Any]) -> str:
+    """The range's headline figures as a markdown table (the days carry their own)."""
+    rows = [(k, getattr(v, "value", v)) for k, v in headline.items()]
+    return f"Over {start} .. {end}:\n\n" + markdown_table(["figure", "value"], rows)
 
 
 def derive_table(
@@ -161,7 +192,8 @@ def team_daily_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBResource
     - `billed_cents`, `included_usage_cents`, `total_usage_cents`: the users' sums
     - `spend_per_active_user_cents = billed_cents / active_users` (billed spend only)
 
-    The headline metadata (plotted per partition in the UI) is computed over the run's range."""
+    Each day's materialization carries that day's figures (switch its metadata to Plots, by
+    partition, for one point per day); the run's range summary is `range_summary`."""
     return derive_days(
         context,
         duckdb,

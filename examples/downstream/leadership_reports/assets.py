@@ -3,7 +3,7 @@
 Built only on the upstream team's published contract: the asset key
 `analytics/team_daily_metrics` (lineage, and the UI shows it as this asset's parent) and the
 DuckDB table of the same name (analytics.team_daily_metrics) with the columns the cursor-analytics
-README documents. Nothing is imported from the cursor_analytics package.
+docs/tables.md documents. Nothing is imported from the cursor_analytics package.
 """
 
 import dagster as dg
@@ -24,7 +24,8 @@ COLUMNS = {
     "tab_acceptance_rate": "sum(tabs_accepted) / sum(tabs_shown) over the week.",
     "suggestion_acceptance_rate": "sum(accepts) / (sum(accepts) + sum(rejects)) over the week.",
     "ai_line_share": "sum(accepted_lines_added) / sum(total_lines_added) over the week: AI share of edited lines.",
-    "tab_acceptance_rate_change": "tab_acceptance_rate minus the previous week's (percentage points / 100).",
+    "tab_acceptance_rate_change": "tab_acceptance_rate minus the previous ISO week's (percentage points / 100); "
+    "NULL when the previous week is not loaded.",
     "agent_requests": "Agent requests over the week.",
     "spend_dollars": "sum(billed_cents) / 100 over the week: spend billed on top of the plan.",
     "spend_per_active_user_day_dollars": "spend_dollars / sum(daily active users).",
@@ -67,11 +68,14 @@ SELECT
     tab_acceptance_rate,
     suggestion_acceptance_rate,
     ai_line_share,
-    tab_acceptance_rate - lag(tab_acceptance_rate) OVER (ORDER BY week_start) AS tab_acceptance_rate_change,
+    tab_acceptance_rate - previous.rate AS tab_acceptance_rate_change,
     CAST(agent_requests AS BIGINT) AS agent_requests,
     billed_cents / 100.0 AS spend_dollars,
     billed_cents / 100.0 / NULLIF(active_user_days, 0) AS spend_per_active_user_day_dollars
 FROM rates
+-- the previous ISO week only: after a gap (a week not loaded) there is nothing to compare with
+LEFT JOIN (SELECT week_start + 7 AS next_week, tab_acceptance_rate AS rate FROM rates) AS previous
+    ON previous.next_week = rates.week_start
 ORDER BY week_start
 """
 
