@@ -15,6 +15,7 @@ from cursor_analytics.definitions import defs
 from cursor_analytics.defs.freshness.schedules import UNAVAILABLE_TAG
 from cursor_analytics.defs.freshness.sensors import build_stale_partitions_sensor
 from cursor_analytics.defs.ingestion import access
+from cursor_analytics.defs.resources import CursorApiResource, WarehouseResource
 from cursor_analytics.simulator import Simulator
 from cursor_analytics.warehouse import table_exists
 from cursor_analytics.warehouse.finality import StaleDataSettings
@@ -115,7 +116,8 @@ def test_the_daily_schedule_leaves_out_what_the_key_may_not_read_and_what_is_bui
         context = dg.build_schedule_context(
             scheduled_execution_time=at,
             resources={
-                "duckdb": dg.ResourceDefinition.hardcoded_resource(type("D", (), {"database": str(db)})())
+                "duckdb": WarehouseResource(database=str(db)),
+                "cursor_api": CursorApiResource(api_key="crsr_schedule0test", base_url="http://127.0.0.1:9"),
             },
             repository_def=defs.get_repository_def(),
         )
