@@ -133,9 +133,9 @@ TEAM_METRICS = (
 )
 # The documented by-user metrics: no dau and no leaderboard.
 BY_USER_METRICS = tuple(m for m in TEAM_METRICS if m not in ("dau", "leaderboard"))
-# Users per page: the documented maximum of both (defaults: leaderboard 10, by-user 100).
-LEADERBOARD_PAGE_SIZE = 500
-BY_USER_PAGE_SIZE = 500
+# Users per page of the leaderboard and the by-user endpoints: the documented maximum of both
+# (their defaults: 10 and 100).
+ANALYTICS_MAX_PAGE_SIZE = 500
 
 
 # The datasets `check_connection` reports on. `probe_access` also takes any `analytics_<metric>`
@@ -222,6 +222,7 @@ class CursorClient:
         max_days_per_request: int = 30,
         page_size: int = 1000,
         audit_page_size: int = 500,
+        analytics_page_size: int = ANALYTICS_MAX_PAGE_SIZE,
         rate_limits: Mapping[str, int] | None = None,
         rate_limit_window_seconds: float = 60.0,
         max_attempts: int = 6,
@@ -235,6 +236,9 @@ class CursorClient:
         )
         self.page_size = _check_int("page_size", page_size, 1, 1000)
         self.audit_page_size = _check_int("audit_page_size", audit_page_size, 1, 500)
+        self.analytics_page_size = _check_int(
+            "analytics_page_size", analytics_page_size, 1, ANALYTICS_MAX_PAGE_SIZE
+        )
         self.rate_limits = dict(DEFAULT_RATE_LIMITS if rate_limits is None else rate_limits)
         # Every request goes through it; {} rate limits = no pacing.
         self._transport = Transport(
@@ -579,11 +583,11 @@ class CursorClient:
         chunk (the documented maximum range), normalised to FIELDS["analytics_<metric>"]
         (`models` flattened to one record per day and model). `users`: emails and/or `user_...`
         ids to restrict to. The leaderboard ranks users over each chunk, page by page
-        (LEADERBOARD_PAGE_SIZE users per page), into FIELDS["analytics_leaderboard"] (no date)."""
+        (analytics_page_size users per page), into FIELDS["analytics_leaderboard"] (no date)."""
         if metric not in TEAM_METRICS:
             raise ValueError(f"metric must be one of {TEAM_METRICS}, got {metric!r}")
         if metric == "leaderboard":
-            kind = ("analytics_leaderboard", _leaderboard_envelope, LEADERBOARD_PAGE_SIZE)
+            kind = ("analytics_leaderboard", _leaderboard_envelope, self.analytics_page_size)
         else:
             kind = (analytics_record_type(metric), _analytics_envelope, None)
         return self._analytics(f"/analytics/team/{metric}", *kind, start, end, users)
@@ -592,7 +596,7 @@ class CursorClient:
         self, metric: str, start: date, end: date, *, users: list[str] | str | None = None
     ) -> Iterator[Page]:
         """Rows of `/analytics/by-user/{metric}` over the inclusive UTC days (30-day chunks),
-        paged over users (BY_USER_PAGE_SIZE per page), each record carrying the member's `email`
+        paged over users (analytics_page_size per page), each record carrying the member's `email`
         and `user_id`: FIELDS["analytics_by_user_<metric>"]."""
         if metric not in BY_USER_METRICS:
             raise ValueError(f"metric must be one of {BY_USER_METRICS}, got {metric!r}")
@@ -601,7 +605,7 @@ class CursorClient:
             f"/analytics/by-user/{metric}",
             record_type,
             _by_user_envelope,
-            BY_USER_PAGE_SIZE,
+            self.analytics_page_size,
             start,
             end,
             users,

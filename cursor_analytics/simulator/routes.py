@@ -793,14 +793,15 @@ def _leaderboards(
             entry: dict[str, Any] = {
                 "email": m.email,
                 "user_id": m.user_id,
+                "profile_picture_url": f"https://example.com/avatars/{m.user_id}.jpg",
                 "total_accepts": accepts,
                 "total_lines_accepted": accepted,
                 "total_lines_suggested": suggested,
-                "line_acceptance_ratio": accepted / suggested if suggested else 0,
+                "line_acceptance_ratio": accepted / suggested if suggested else 0.0,
             }
             if board == "tab":
                 shown = sum(r["total_suggestions"] for r in rows)
-                entry["accept_ratio"] = accepts / shown if shown else 0
+                entry["accept_ratio"] = accepts / shown if shown else 0.0
             boards[board].append(entry)
     for entries in boards.values():
         entries.sort(key=lambda e: (-e["total_lines_accepted"], e["email"]))

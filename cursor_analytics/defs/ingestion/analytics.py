@@ -246,6 +246,7 @@ analytics_checks = [
                 "(days both hold); names the days that disagree.",
                 dau_matches_daily_usage,
                 dg.AssetCheckSeverity.WARN,
+                reads=(DAILY_USAGE.name,),
             )
         ],
     ),
@@ -259,6 +260,7 @@ analytics_checks = [
                 "the days that disagree.",
                 tab_acceptance_matches_daily_usage,
                 dg.AssetCheckSeverity.WARN,
+                reads=(DAILY_USAGE.name,),
             )
         ],
     ),
