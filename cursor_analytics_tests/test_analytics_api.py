@@ -31,10 +31,11 @@ from cursor_analytics.cursor_api import (
     InsufficientAccessError,
     analytics_record_type,
 )
+from cursor_analytics.definitions import defs
 from cursor_analytics.defs.ingestion import analytics as raw_analytics
 from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.metrics import analytics as analytics_metrics
-from cursor_analytics.warehouse.tables import ANALYTICS_TABLES
+from cursor_analytics.warehouse.tables import ANALYTICS_BY_USER_TABLES, ANALYTICS_TABLES
 from cursor_analytics_tests.fixtures import FIXTURES, load
 from cursor_analytics_tests.support import ALL_ASSETS, query, range_tags, resources
 
@@ -416,3 +417,31 @@ def test_snapshots_of_the_leaderboard_and_the_billing_groups(make_sim, tmp_path)
     spend = httpx.post(f"{sim.base_url}/teams/spend", json={}, auth=(sim.api_key, "")).json()
     grouped = query(db, "SELECT sum(spend_cents) FROM raw.billing_groups")[0][0]
     assert grouped == pytest.approx(sum(r["spendCents"] for r in spend["teamMemberSpend"]))
+
+
+def test_the_analytics_api_assets_form_a_group_with_lineage_to_their_metrics():
+    graph = defs.resolve_asset_graph()
+    group = {
+        k.to_user_string()
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).group_name == "cursor_analytics_api"
+    }
+    assert group == {
+        f"raw/{t.name}" for t in (*ANALYTICS_TABLES.values(), *ANALYTICS_BY_USER_TABLES.values())
+    } | {
+        "raw/analytics_leaderboard",
+        "raw/billing_groups",
+    }
+    parents = {
+        name: {k.to_user_string() for k in graph.get(dg.AssetKey(["analytics", name])).parent_keys}
+        for name in ("agent_acceptance_daily", "feature_adoption_daily", "active_users_daily")
+    }
+    assert parents["agent_acceptance_daily"] == {"raw/analytics_agent_edits"}
+    assert {"raw/analytics_mcp", "raw/analytics_by_user_mcp", "raw/analytics_ask_mode"} <= parents[
+        "feature_adoption_daily"
+    ]
+    assert parents["active_users_daily"] == {"raw/analytics_dau", "raw/daily_usage"}
+    pools = [
+        graph.assets_def_for_key(dg.AssetKey(["raw", t.name])).op.pool for t in ANALYTICS_TABLES.values()
+    ]
+    assert pools == [f"cursor_api_{t.name}" for t in ANALYTICS_TABLES.values()]  # one pool per endpoint
