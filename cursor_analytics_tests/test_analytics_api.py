@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -445,3 +445,15 @@ def test_the_analytics_api_assets_form_a_group_with_lineage_to_their_metrics():
         graph.assets_def_for_key(dg.AssetKey(["raw", t.name])).op.pool for t in ANALYTICS_TABLES.values()
     ]
     assert pools == [f"cursor_api_{t.name}" for t in ANALYTICS_TABLES.values()]  # one pool per endpoint
+
+
+def test_the_analytics_api_schedule_asks_for_the_settle_window_in_one_range_run():
+    from cursor_analytics.defs.freshness.analytics_api import cursor_analytics_api_schedule
+
+    tick = cursor_analytics_api_schedule.evaluate_tick(
+        dg.build_schedule_context(scheduled_execution_time=datetime(2025, 6, 30, 2, tzinfo=UTC))
+    )
+    (request,) = tick.run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == "2025-06-26"  # settle_days = 3
+    assert request.tags["dagster/asset_partition_range_end"] == "2025-06-29"
+    assert defs.resolve_job_def("cursor_analytics_api_job").partitions_def is not None

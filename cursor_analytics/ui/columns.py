@@ -440,6 +440,7 @@ TABLES["analytics.active_users_daily"] = {
     "finality": FINALITY,
 }
 
+
 def describe(fqn: str) -> dict[str, str]:
     """Column descriptions of table `fqn` (`schema.name`); empty for a table not listed here."""
     return dict(TABLES.get(fqn, {}))
