@@ -38,6 +38,9 @@ from cursor_analytics.warehouse.tables import (
 )
 
 GROUP = "cursor_analytics_api"
+# The dataset each raw asset reads, for the handling of keys without access (403): the raw
+# table's name, `analytics_<metric>` or `analytics_by_user_<metric>`.
+DATASET_TAG = "cursor_analytics/dataset"
 LEADERBOARD_DAYS = 30
 
 # What each metric's rows say, for the assets' descriptions.
@@ -58,9 +61,10 @@ ABOUT = {
 }
 
 
-def _asset(table: Table, description: str, **kwargs: Any):
+def _asset(table: Table, description: str, dataset: bool = True, **kwargs: Any):
     return dg.asset(
         key=["raw", table.name],
+        tags={DATASET_TAG: table.name} if dataset else None,
         group_name=GROUP,
         kinds=KINDS,
         owners=OWNERS,
@@ -135,6 +139,7 @@ def _billing_groups(client: CursorClient) -> tuple[list[dict[str, Any]], dict[st
     BILLING_GROUPS,
     "Snapshots of `GET /teams/groups` (Enterprise): each billing group of the current cycle "
     "(the unassigned members' group included) with its spend, daily spend and members.",
+    dataset=False,  # not an Analytics API metric: no access probe for it yet
 )
 def billing_groups(cursor_api: CursorApiResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
     return load_snapshot(cursor_api, duckdb, BILLING_GROUPS, _billing_groups)
