@@ -35,6 +35,7 @@ from cursor_analytics.definitions import defs
 from cursor_analytics.defs.ingestion import analytics as raw_analytics
 from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.metrics import analytics as analytics_metrics
+from cursor_analytics.simulator import Simulator, Variants
 from cursor_analytics.warehouse.tables import ANALYTICS_BY_USER_TABLES, ANALYTICS_TABLES
 from cursor_analytics_tests.fixtures import FIXTURES, load
 from cursor_analytics_tests.support import ALL_ASSETS, query, range_tags, resources
@@ -198,26 +199,37 @@ def same_shape(documented: Any, served: Any, where: str = "") -> None:
 
 
 CURRENT_EXAMPLES = [n for n in ANALYTICS_FIXTURES if "__" not in n] + ["admin_groups"]
+OLDER_EXAMPLES = [n for n in ANALYTICS_FIXTURES if "__" in n]  # served under Variants(legacy_analytics=True)
 
 
 @pytest.fixture(scope="module")
 def served():
-    """One small simulator answering each documented example's path, over 10 days with data."""
-    from cursor_analytics.simulator import Simulator
+    """Two small simulators (current docs, and the late-2025 Analytics API) answering each
+    documented example's path over 10 days with data."""
+    answers = {}
+    for legacy, names in ((False, CURRENT_EXAMPLES), (True, OLDER_EXAMPLES)):
+        with Simulator(
+            seed=3,
+            users=6,
+            days=20,
+            today=TODAY,
+            rate_limits=False,
+            variants=Variants(legacy_analytics=legacy),
+        ) as sim:
+            params = {"startDate": (TODAY - timedelta(days=10)).isoformat(), "endDate": TODAY.isoformat()}
+            with httpx.Client(base_url=sim.base_url, auth=(sim.api_key, "")) as http:
+                answers.update({n: http.get(load(n)["path"], params=params).json() for n in names})
+    return answers
 
-    with Simulator(seed=3, users=6, days=20, today=TODAY, rate_limits=False) as sim:
-        params = {"startDate": (TODAY - timedelta(days=10)).isoformat(), "endDate": TODAY.isoformat()}
-        with httpx.Client(base_url=sim.base_url, auth=(sim.api_key, "")) as http:
-            yield {n: http.get(load(n)["path"], params=params).json() for n in CURRENT_EXAMPLES}
 
-
-@pytest.mark.parametrize("name", CURRENT_EXAMPLES)
+@pytest.mark.parametrize("name", CURRENT_EXAMPLES + OLDER_EXAMPLES)
 def test_the_simulator_answers_in_the_documented_shape(served, name):
     documented, answer = load(name)["response"], served[name]
     same_shape(shape(documented), shape(answer), name)
     if isinstance(answer.get("data"), list):  # every row, not only the first
         for row in answer["data"]:
             same_shape(shape(documented["data"][0]), shape(row), name)
+    assert answer.get("params", {}).get("metric") == documented.get("params", {}).get("metric")
 
 
 # --- the simulator's numbers ---------------------------------------------------------------------

@@ -803,9 +803,17 @@ def _leaderboards(
                 shown = sum(r["total_suggestions"] for r in rows)
                 entry["accept_ratio"] = accepts / shown if shown else 0.0
             boards[board].append(entry)
-    for entries in boards.values():
+    for board, entries in boards.items():
         entries.sort(key=lambda e: (-e["total_lines_accepted"], e["email"]))
         for rank, e in enumerate(entries, 1):
+            if sim.variants.legacy_analytics:  # late 2025
+                del e["profile_picture_url"]
+                for ratio in ("line_acceptance_ratio", "accept_ratio"):
+                    if ratio in e:
+                        e[ratio] = round(e[ratio], 3)
+                if board == "agent":
+                    models = [u.most_used_model for _, u in per[team.find_member(e["email"]).index]]
+                    e["favorite_model"] = max(MODELS, key=lambda m: (models.count(m), -MODELS.index(m)))
             e["rank"] = rank
     return boards
 
@@ -820,8 +828,9 @@ def _analytics_members(sim: Simulator, req: Request) -> set[int] | None:
 
 
 def _params(sim: Simulator, metric: str, start: date, end: date, **more: Any) -> dict[str, Any]:
+    top_files = metric == "top-file-extensions" and not sim.variants.legacy_analytics
     return {
-        "metric": "top-files" if metric == "top-file-extensions" else metric,
+        "metric": "top-files" if top_files else metric,
         "teamId": sim.team.team_id,
         "startDate": start.isoformat(),
         "endDate": end.isoformat(),
@@ -893,6 +902,15 @@ def by_user_metric(sim: Simulator, req: Request) -> Response:
         for u in sim.team.user_days(d):
             if members is None or u.member.index in members:
                 rows = _day_rows(sim, metric, d, [u])
+                if sim.variants.legacy_analytics and metric == "agent-edits":  # late 2025
+                    rows = [
+                        {
+                            "event_date": r["event_date"],
+                            "suggested_lines": r["total_lines_suggested"],
+                            "accepted_lines": r["total_lines_accepted"],
+                        }
+                        for r in rows
+                    ]
                 if rows:
                     per.setdefault(u.member.index, []).extend(rows)
     users = [m for m in sim.team.member_list if m.index in per]
