@@ -35,6 +35,7 @@ from cursor_analytics.definitions import defs
 from cursor_analytics.defs.ingestion import analytics as raw_analytics
 from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.metrics import analytics as analytics_metrics
+from cursor_analytics.defs.metrics import assets as metrics
 from cursor_analytics.simulator import Simulator, Variants
 from cursor_analytics.warehouse.tables import ANALYTICS_BY_USER_TABLES, ANALYTICS_TABLES
 from cursor_analytics_tests.fixtures import FIXTURES, load
@@ -352,6 +353,9 @@ def test_metrics_and_checks_follow_the_analytics_api(make_sim, tmp_path):
     adoption = ("mcp", "commands", "plans", "ask-mode")
     selection = dg.AssetSelection.assets(
         raw.daily_usage,
+        raw.usage_events,
+        metrics.user_daily_metrics,
+        metrics.team_daily_metrics,
         *(team[m] for m in ("dau", "tabs", "agent-edits", *adoption)),
         *(by_user[m] for m in adoption),
         *analytics_metrics.analytics_api_metric_assets,
@@ -379,6 +383,12 @@ def test_metrics_and_checks_follow_the_analytics_api(make_sim, tmp_path):
     for (day, accepted, suggested, line_rate, diff_rate), r in zip(agent, raw_rows):
         assert (day, accepted, suggested) == (r[0], r[1], r[2])
         assert line_rate == pytest.approx(r[1] / r[2]) and diff_rate == pytest.approx(r[3] / r[4])
+    # the same line acceptance rate, joined into team_daily_metrics next to the AI line share
+    team_rates = query(
+        db, "SELECT day, line_acceptance_rate, ai_line_share FROM analytics.team_daily_metrics ORDER BY day"
+    )
+    assert [(d, pytest.approx(rate)) for d, rate, _ in team_rates] == [(a[0], a[3]) for a in agent]
+    assert all(share is not None for *_, share in team_rates)
 
     adoption = query(
         db,

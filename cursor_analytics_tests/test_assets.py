@@ -231,6 +231,10 @@ def test_team_metrics_equal_values_recomputed_from_the_simulator(sim, three_days
             )
         )
         assert got == pytest.approx(expected), day
+        # the agent's line acceptance comes from the Analytics API, not loaded here
+        assert query(
+            db, "SELECT line_acceptance_rate FROM analytics.team_daily_metrics WHERE day = ?", [day]
+        ) == [(None,)]
 
         requests_by_model = Counter(e["model"] or "unknown" for e in events)
         assert (

@@ -220,6 +220,9 @@ TABLES: dict[str, dict[str, str]] = {
         "total_usage_cents": "billed_cents + included_usage_cents, whole team.",
         "requests_costs": "Billable request units, whole team.",
         "spend_per_active_user_cents": "billed_cents / active_users: billed spend per active member (null when nobody was active).",
+        "agent_lines_suggested": "Lines Cursor's agent suggested (Analytics API agent-edits; null when not loaded).",
+        "agent_lines_accepted": "Lines of accepted agent suggestions (Analytics API agent-edits).",
+        "line_acceptance_rate": "agent_lines_accepted / agent_lines_suggested: of the lines the agent suggested, the share accepted (null when none or not loaded).",
         "finality": FINALITY,
     },
     "analytics.team_rolling_metrics": {

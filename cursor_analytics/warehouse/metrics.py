@@ -128,6 +128,7 @@ WHERE day BETWEEN $start AND $end
 
 
 TEAM_DAILY_SQL = f"""
+WITH team AS (
 SELECT
     day,
     count(*) FILTER (WHERE is_active) AS active_users,
@@ -155,6 +156,24 @@ SELECT
 FROM analytics.user_daily_metrics
 WHERE day BETWEEN $start AND $end
 GROUP BY day
+),
+-- the agent's suggested and accepted lines from the Analytics API (NULL when not loaded)
+agent AS (
+    SELECT
+        event_date AS day,
+        sum(total_lines_suggested) AS agent_lines_suggested,
+        sum(total_lines_accepted) AS agent_lines_accepted
+    FROM raw.analytics_agent_edits
+    WHERE event_date BETWEEN $start AND $end
+    GROUP BY event_date
+)
+SELECT
+    team.*,
+    agent.agent_lines_suggested,
+    agent.agent_lines_accepted,
+    {rate("agent.agent_lines_accepted", "agent.agent_lines_suggested")} AS line_acceptance_rate
+FROM team
+LEFT JOIN agent USING (day)
 """
 
 
@@ -164,6 +183,7 @@ SELECT
     {rate("sum(tabs_accepted)", "sum(tabs_shown)")} AS tab_acceptance_rate,
     {rate("sum(accepts)", "sum(accepts) + sum(rejects)")} AS suggestion_acceptance_rate,
     {rate("sum(accepted_lines_added)", "sum(total_lines_added)")} AS ai_line_share,
+    {rate("sum(agent_lines_accepted)", "sum(agent_lines_suggested)")} AS line_acceptance_rate,
     {rate("sum(billed_cents)", "sum(active_users)")} AS spend_per_active_user_cents
 FROM analytics.team_daily_metrics
 WHERE day BETWEEN $start AND $end
