@@ -79,7 +79,8 @@ def test_definitions_load_with_every_asset_and_lineage_from_raw_to_metrics():
         assert upstream, name
         assert upstream <= keys
     assert graph.get(dg.AssetKey(["analytics", "team_daily_metrics"])).parent_keys == {
-        dg.AssetKey(["analytics", "user_daily_metrics"])
+        dg.AssetKey(["analytics", "user_daily_metrics"]),
+        dg.AssetKey(["raw", "analytics_agent_edits"]),  # line_acceptance_rate (Analytics API)
     }
     assert (
         dg.AssetKey(["raw", "usage_events"])
