@@ -586,11 +586,20 @@ class CursorClient:
         (analytics_page_size users per page), into FIELDS["analytics_leaderboard"] (no date)."""
         if metric not in TEAM_METRICS:
             raise ValueError(f"metric must be one of {TEAM_METRICS}, got {metric!r}")
+        path = f"/analytics/team/{metric}"
         if metric == "leaderboard":
-            kind = ("analytics_leaderboard", _leaderboard_envelope, self.analytics_page_size)
-        else:
-            kind = (analytics_record_type(metric), _analytics_envelope, None)
-        return self._analytics(f"/analytics/team/{metric}", *kind, start, end, users)
+            return self._analytics(
+                path,
+                "analytics_leaderboard",
+                _leaderboard_envelope,
+                self.analytics_page_size,
+                start,
+                end,
+                users,
+            )
+        return self._analytics(
+            path, analytics_record_type(metric), _analytics_envelope, None, start, end, users
+        )
 
     def analytics_by_user(
         self, metric: str, start: date, end: date, *, users: list[str] | str | None = None

@@ -752,24 +752,24 @@ def _day_rows(sim: Simulator, metric: str, d: date, uds: list[Any]) -> list[dict
                 }
             )
         return rows
-    rows: list[dict[str, Any]] = []
+    uses: list[dict[str, Any]] = []
     for u in active:
         c = u.counters
         if metric == "mcp":
             for (tool, server), n in _uses(sim, "mcp", d, u, c["agentRequests"] // 3, MCP_TOOLS).items():
-                rows.append({"event_date": day, "tool_name": tool, "mcp_server_name": server, "usage": n})
+                uses.append({"event_date": day, "tool_name": tool, "mcp_server_name": server, "usage": n})
         elif metric == "commands":
             for name, n in _uses(sim, "cmd", d, u, c["chatRequests"] // 4, COMMANDS).items():
-                rows.append({"event_date": day, "command_name": name, "usage": n})
+                uses.append({"event_date": day, "command_name": name, "usage": n})
         elif metric == "skills":
             for name, n in _uses(sim, "skill", d, u, c["agentRequests"] // 5, SKILLS).items():
-                rows.append({"event_date": day, "skill_name": name, "usage": n})
+                uses.append({"event_date": day, "skill_name": name, "usage": n})
         elif metric in ("plans", "ask-mode") and u.most_used_model:
             n = c["composerRequests"] // 2 if metric == "plans" else c["chatRequests"]
             if n:
-                rows.append({"event_date": day, "model": u.most_used_model, "usage": n})
+                uses.append({"event_date": day, "model": u.most_used_model, "usage": n})
     keys = {"mcp": ("tool_name", "mcp_server_name"), "commands": ("command_name",), "skills": ("skill_name",)}
-    return _sum_rows(rows, ("event_date", *keys.get(metric, ("model",))))
+    return _sum_rows(uses, ("event_date", *keys.get(metric, ("model",))))
 
 
 def _leaderboards(
@@ -812,7 +812,8 @@ def _leaderboards(
                     if ratio in e:
                         e[ratio] = round(e[ratio], 3)
                 if board == "agent":
-                    models = [u.most_used_model for _, u in per[team.find_member(e["email"]).index]]
+                    member = team.member_by_email(e["email"])
+                    models = [u.most_used_model for _, u in per[member.index]] if member else []
                     e["favorite_model"] = max(MODELS, key=lambda m: (models.count(m), -MODELS.index(m)))
             e["rank"] = rank
     return boards

@@ -10,8 +10,9 @@
 
 import dagster as dg
 
-from cursor_analytics.defs.freshness.schedules import RANGE_END, RANGE_START, settle_window
+from cursor_analytics.defs.freshness.schedules import settle_window
 from cursor_analytics.defs.jobs import cursor_analytics_api_job, cursor_analytics_api_snapshot_job
+from cursor_analytics.defs.partitions import range_tags
 from cursor_analytics.warehouse.finality import StaleDataSettings, as_of_tags
 
 
@@ -31,7 +32,7 @@ def cursor_analytics_api_schedule(context: dg.ScheduleEvaluationContext) -> dg.R
         return dg.SkipReason(f"No completed UTC day since the first partition ({first}) yet.")
     return dg.RunRequest(
         run_key=f"analytics-api:{last.isoformat()}",
-        tags={RANGE_START: first.isoformat(), RANGE_END: last.isoformat(), **as_of_tags(now)},
+        tags={**range_tags(first, last), **as_of_tags(now)},
     )
 
 

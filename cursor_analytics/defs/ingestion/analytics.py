@@ -171,7 +171,7 @@ def _compare_days(
     lo, hi = window or ("0001-01-01", "9999-12-31")
     rows = conn.execute(sql, {"start": lo, "end": hi}).fetchall()
     bad = [r for r in rows if disagree(r)]
-    metadata = {"days_compared": len(rows), "days_disagreeing": len(bad)}
+    metadata: dict[str, Any] = {"days_compared": len(rows), "days_disagreeing": len(bad)}
     if bad:
         days = ", ".join(str(r[0]) for r in bad)
         metadata["disagreeing_days"] = dg.MetadataValue.md(markdown_table(columns, bad[:10]))
