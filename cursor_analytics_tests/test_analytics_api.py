@@ -277,6 +277,13 @@ def test_the_simulator_is_consistent_with_its_daily_usage(make_sim):
         for r in rows(pages):
             per_user[tuple(r[k] for k in key)] = per_user.get(tuple(r[k] for k in key), 0) + r[value]
         assert per_user == team
+    # `users` restricts the team numbers to those members: one member's team rows are their by-user rows
+    member = rows(client.analytics_by_user("tabs", first, last))[0]
+    mine = rows(client.team_analytics("tabs", first, last, users=[member["email"]]))
+    by_user_rows = rows(client.analytics_by_user("tabs", first, last, users=member["user_id"]))
+    assert [r["raw"] for r in mine] == [
+        {k: v for k, v in r["raw"].items() if k not in ("email", "user_id")} for r in by_user_rows
+    ]
     board = rows(client.team_analytics("leaderboard", first, last))
     assert [r["rank"] for r in board if r["board"] == "tab"] == list(range(1, len(board) // 2 + 1))
     # the docs' own example range (31 days, 2025-01-01..2025-01-31) is accepted, one more day is not

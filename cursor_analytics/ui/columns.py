@@ -367,8 +367,16 @@ ANALYTICS_FIELD_DOCS = {
 
 
 def _analytics_tables() -> dict[str, dict[str, str]]:
+    by_user_raw = {
+        "raw": "The row exactly as the API sent it (JSON), plus the `email` it was listed under "
+        "and that member's `user_id`."
+    }
     return {
-        f"raw.{record_type}": {**{c: ANALYTICS_FIELD_DOCS[c] for c in columns}, **COMMON}
+        f"raw.{record_type}": {
+            **{c: ANALYTICS_FIELD_DOCS[c] for c in columns},
+            **COMMON,
+            **(by_user_raw if record_type.startswith("analytics_by_user_") else {}),
+        }
         for record_type, columns in FIELDS.items()
         if record_type.startswith("analytics_") and record_type != "analytics_leaderboard"
     }
