@@ -267,6 +267,7 @@ def test_a_metric_materialization_carries_float_headlines_and_a_chart(demo_ui):
     assert metadata["range_summary"].value.startswith(f"Over {start} .. {end}:")
     for name in ("suggestion_acceptance_rate", "ai_line_share"):
         assert isinstance(metadata[name], dg.FloatMetadataValue), name
+    assert "line_acceptance_rate" not in metadata  # the agent's, from the Analytics API: not loaded here
 
     chart = metadata["chart"].value
     assert chart.startswith("**Acceptance rates and AI line share, team, per day**")
