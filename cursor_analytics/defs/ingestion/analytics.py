@@ -23,7 +23,8 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from cursor_analytics.cursor_api import CursorClient
-from cursor_analytics.defs.ingestion.assets import KINDS, OWNERS, load_days, load_snapshot
+from cursor_analytics.defs.ingestion.access import DATASET_TAG, unless_refused
+from cursor_analytics.defs.ingestion.assets import KINDS, OWNERS, ROWS_IN_WINDOW, load_days, load_snapshot
 from cursor_analytics.defs.ingestion.checks import Check, Outcome, Window, table_checks
 from cursor_analytics.defs.partitions import backfill_policy, daily_partitions
 from cursor_analytics.defs.resources import CursorApiResource
@@ -38,9 +39,6 @@ from cursor_analytics.warehouse.tables import (
 )
 
 GROUP = "cursor_analytics_api"
-# The dataset each raw asset reads, for the handling of keys without access (403): the raw
-# table's name, `analytics_<metric>` or `analytics_by_user_<metric>`.
-DATASET_TAG = "cursor_analytics/dataset"
 LEADERBOARD_DAYS = 30
 
 # What each metric's rows say, for the assets' descriptions.
@@ -62,7 +60,10 @@ ABOUT = {
 
 
 def _asset(table: Table, description: str, dataset: bool = True, **kwargs: Any):
-    return dg.asset(
+    """A raw asset of table raw.<name>; a 403 leaves it unmaterialized and its run green
+    (access.py), and its dataset (the table's name) is left out of the schedule's and the
+    stale-partition sensor's work until a probe finds it readable."""
+    asset = dg.asset(
         key=["raw", table.name],
         tags={DATASET_TAG: table.name} if dataset else None,
         group_name=GROUP,
@@ -71,12 +72,27 @@ def _asset(table: Table, description: str, dataset: bool = True, **kwargs: Any):
         metadata={"dagster/column_schema": column_schema(table)},
         pool=f"cursor_api_{table.name}",
         description=description,
+        output_required=False,
         **kwargs,
     )
+    return lambda compute: asset(unless_refused(compute))
 
 
 def _daily_asset(table: Table, description: str, fetch: Callable[..., Any]) -> dg.AssetsDefinition:
-    @_asset(table, description, partitions_def=daily_partitions, backfill_policy=backfill_policy)
+    @_asset(
+        table,
+        description,
+        partitions_def=daily_partitions,
+        backfill_policy=backfill_policy,
+        check_specs=[
+            dg.AssetCheckSpec(
+                ROWS_IN_WINDOW,
+                asset=["raw", table.name],
+                description="Every row the API sent is dated within the requested days (rows "
+                "outside them are not stored; WARN names their days).",
+            )
+        ],
+    )
     def _load(
         context: dg.AssetExecutionContext, cursor_api: CursorApiResource, duckdb: DuckDBResource
     ) -> dg.MaterializeResult:
