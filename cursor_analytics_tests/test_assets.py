@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from cursor_analytics.cursor_api import BY_USER_METRICS, TEAM_METRICS, analytics_record_type
 from cursor_analytics.definitions import defs
 from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.metrics import assets as metrics
@@ -28,6 +29,12 @@ from cursor_analytics_tests.support import (
 
 RAW_PARTITIONED = ["daily_usage", "usage_events", "ai_commits", "ai_changes", "audit_logs"]
 RAW_SNAPSHOTS = ["team_members", "spend_snapshots", "repo_blocklists"]
+# The Analytics API (test_analytics_api.py): raw.analytics_<metric>, raw.analytics_by_user_<metric>
+RAW_ANALYTICS_API = [
+    *(analytics_record_type(m) for m in TEAM_METRICS),
+    *(analytics_record_type(m, by_user=True) for m in BY_USER_METRICS),
+    "billing_groups",
+]
 METRICS = [
     "user_daily_metrics",
     "team_daily_metrics",
@@ -37,6 +44,9 @@ METRICS = [
     "spend_per_user",
     "seat_utilization",
     "spend_budget",
+    "agent_acceptance_daily",
+    "feature_adoption_daily",
+    "active_users_daily",
 ]
 
 
@@ -62,13 +72,15 @@ def test_definitions_load_with_every_asset_and_lineage_from_raw_to_metrics():
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {f"raw/{n}" for n in RAW_PARTITIONED + RAW_SNAPSHOTS} | {f"analytics/{n}" for n in METRICS}
+    raw_names = RAW_PARTITIONED + RAW_SNAPSHOTS + RAW_ANALYTICS_API
+    assert keys == {f"raw/{n}" for n in raw_names} | {f"analytics/{n}" for n in METRICS}
     for name in METRICS:
         upstream = {k.to_user_string() for k in graph.upstream_key_iterator(dg.AssetKey(["analytics", name]))}
         assert upstream, name
         assert upstream <= keys
     assert graph.get(dg.AssetKey(["analytics", "team_daily_metrics"])).parent_keys == {
-        dg.AssetKey(["analytics", "user_daily_metrics"])
+        dg.AssetKey(["analytics", "user_daily_metrics"]),
+        dg.AssetKey(["raw", "analytics_agent_edits"]),  # line_acceptance_rate (Analytics API)
     }
     assert (
         dg.AssetKey(["raw", "usage_events"])
@@ -220,6 +232,10 @@ def test_team_metrics_equal_values_recomputed_from_the_simulator(sim, three_days
             )
         )
         assert got == pytest.approx(expected), day
+        # the agent's line acceptance comes from the Analytics API, not loaded here
+        assert query(
+            db, "SELECT line_acceptance_rate FROM analytics.team_daily_metrics WHERE day = ?", [day]
+        ) == [(None,)]
 
         requests_by_model = Counter(e["model"] or "unknown" for e in events)
         assert (

@@ -10,6 +10,9 @@ import pytest
 
 from cursor_analytics.cursor_api import FIELDS, UnexpectedResponseError, normalise
 from cursor_analytics.cursor_api.records import (
+    ANALYTICS_FIELDS,
+    analytics_date_field,
+    analytics_record_type,
     to_bool,
     to_datetime,
     to_extension,
@@ -30,6 +33,18 @@ def test_every_record_type_has_every_field_plus_raw():
         "ai_changes": {"changeId": "c1", "createdAt": "2025-01-02T03:04:05.123Z"},
         "audit_logs": {"event_id": "e1", "timestamp": "2025-01-02T03:04:05Z"},
         "repo_blocklists": {"id": "repo_1", "url": "https://github.com/o/r"},
+        "analytics_leaderboard": {"email": "a@x.com", "board": "tab"},
+        "billing_groups": {"id": "group_1"},
+        # the Analytics API: a row needs only its documented date field (by-user: and its email)
+        **{analytics_record_type(m): {analytics_date_field(m): "2025-01-02"} for m in ANALYTICS_FIELDS},
+        **{
+            analytics_record_type(m, by_user=True): {
+                analytics_date_field(m): "2025-01-02",
+                "email": "a@x.com",
+            }
+            for m in ANALYTICS_FIELDS
+            if m != "dau"
+        },
     }
     assert set(minimal) == set(FIELDS)
     for record_type, raw in minimal.items():

@@ -89,8 +89,10 @@ def test_the_snapshot_schedule_refreshes_members_spend_and_blocklists_hourly():
 
 def test_everything_that_should_run_out_of_the_box_ships_running():
     running = dg.DefaultScheduleStatus.RUNNING, dg.DefaultSensorStatus.RUNNING
+    stopped = dg.DefaultScheduleStatus.STOPPED  # the Analytics API needs an Enterprise key: opt in
     assert {s.name: s.default_status for s in defs.schedules} == {
         "cursor_daily_schedule": running[0], "cursor_snapshot_schedule": running[0],
+        "cursor_analytics_api_schedule": stopped, "cursor_analytics_api_snapshot_schedule": stopped,
     }  # fmt: skip
     statuses = {s.name: s.default_status for s in defs.sensors}
     for name in ("stale_partitions_sensor", "freshness_alert_sensor", "metrics_automation_sensor"):

@@ -640,8 +640,9 @@ def test_etag_304_has_no_body_and_does_not_count(make_sim):
 
 @pytest.mark.parametrize(
     "metric",
-    ["dau", "models", "agent-edits", "tabs", "client-versions", "top-file-extensions", "leaderboard"],
-)
+    ["dau", "models", "agent-edits", "tabs", "client-versions", "top-file-extensions", "mcp", "commands",
+     "plans", "skills", "ask-mode"],
+)  # fmt: skip
 def test_team_analytics_metrics(frozen, metric):
     with client(frozen) as api:
         r = api.get(
@@ -651,7 +652,7 @@ def test_team_analytics_metrics(frozen, metric):
     body = r.json()
     assert r.status_code == 200 and "etag" in r.headers
     assert body["params"] == {
-        "metric": metric,
+        "metric": "top-files" if metric == "top-file-extensions" else metric,
         "teamId": frozen.team.team_id,
         "startDate": (DAY - timedelta(days=6)).isoformat(),
         "endDate": DAY.isoformat(),

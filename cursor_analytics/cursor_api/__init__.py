@@ -10,8 +10,10 @@ See docs/interfaces.md for the full surface and shared/cursor-api.md for the API
 
 from .client import (
     ACCESS_DATASETS,
+    BY_USER_METRICS,
     DEFAULT_RATE_LIMITS,
     LEGACY_RATE_LIMITS,
+    TEAM_METRICS,
     ConnectionCheck,
     CursorClient,
     DatasetAccess,
@@ -31,11 +33,15 @@ from .errors import (
 )
 from .etag import EtagCache
 from .pacing import SlidingWindowLimiter
-from .records import FIELDS, normalise
+from .records import FIELDS, analytics_date_field, analytics_record_type, normalise
 from .transport import DEFAULT_BASE_URL, KEY_PREFIXES, Page, RequestStats, key_problem
 
 __all__ = [
     "ACCESS_DATASETS",
+    "BY_USER_METRICS",
+    "TEAM_METRICS",
+    "analytics_date_field",
+    "analytics_record_type",
     "DEFAULT_BASE_URL",
     "DEFAULT_RATE_LIMITS",
     "FIELDS",

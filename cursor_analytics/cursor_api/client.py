@@ -31,10 +31,13 @@ from .dates import (
 )
 from .envelopes import (
     _ai_code_envelope,
+    _analytics_envelope,
     _audit_envelope,
+    _by_user_envelope,
     _check_progress,
     _daily_envelope,
     _key,
+    _leaderboard_envelope,
     _optional_int,
     _usage_envelope,
 )
@@ -49,7 +52,7 @@ from .errors import (
     ServerError,
     UnexpectedResponseError,
 )
-from .records import epoch_ms_to_datetime, normalise, normalise_all
+from .records import analytics_record_type, epoch_ms_to_datetime, normalise, normalise_all, to_datetime
 from .retry import RetryPolicy
 from .transport import DEFAULT_BASE_URL, Page, RequestStats, Transport, _check_base_url, _Reply
 
@@ -58,6 +61,7 @@ from .transport import DEFAULT_BASE_URL, Page, RequestStats, Transport, _check_b
 __all__ = [
     "ACCESS_DATASETS",
     "AI_CODE_KINDS",
+    "BY_USER_METRICS",
     "DEFAULT_RATE_LIMITS",
     "FIXED_MAX_DAYS",
     "LEGACY_RATE_LIMITS",
@@ -98,6 +102,7 @@ DEFAULT_RATE_LIMITS: dict[str, int] = {
     "/analytics/ai-code/changes.csv": 20,
     "/analytics/team/*": 100,
     "/analytics/by-user/*": 50,
+    "/teams/groups": 20,
 }
 
 # The older documented limits (some plans still have them): pass as rate_limits.
@@ -122,9 +127,15 @@ TEAM_METRICS = (
     "mcp",
     "commands",
     "plans",
+    "skills",
     "ask-mode",
     "leaderboard",
 )
+# The documented by-user metrics: no dau and no leaderboard.
+BY_USER_METRICS = tuple(m for m in TEAM_METRICS if m not in ("dau", "leaderboard"))
+# Users per page of the leaderboard and the by-user endpoints: the documented maximum of both
+# (their defaults: 10 and 100).
+ANALYTICS_MAX_PAGE_SIZE = 500
 
 
 # The datasets `check_connection` reports on. `probe_access` also takes any `analytics_<metric>`
@@ -211,6 +222,7 @@ class CursorClient:
         max_days_per_request: int = 30,
         page_size: int = 1000,
         audit_page_size: int = 500,
+        analytics_page_size: int = ANALYTICS_MAX_PAGE_SIZE,
         rate_limits: Mapping[str, int] | None = None,
         rate_limit_window_seconds: float = 60.0,
         max_attempts: int = 6,
@@ -224,6 +236,9 @@ class CursorClient:
         )
         self.page_size = _check_int("page_size", page_size, 1, 1000)
         self.audit_page_size = _check_int("audit_page_size", audit_page_size, 1, 500)
+        self.analytics_page_size = _check_int(
+            "analytics_page_size", analytics_page_size, 1, ANALYTICS_MAX_PAGE_SIZE
+        )
         self.rate_limits = dict(DEFAULT_RATE_LIMITS if rate_limits is None else rate_limits)
         # Every request goes through it; {} rate limits = no pacing.
         self._transport = Transport(
@@ -561,19 +576,94 @@ class CursorClient:
 
     # ------------------------------------------------------------ Analytics API
 
-    def team_analytics(self, metric: str, start: date, end: date) -> list[dict[str, Any]]:
-        """Rows of `/analytics/team/{metric}` over the days (30-day chunks), as sent."""
-        if not metric or not all(c.isalnum() or c == "-" for c in metric):
+    def team_analytics(
+        self, metric: str, start: date, end: date, *, users: list[str] | str | None = None
+    ) -> Iterator[Page]:
+        """Rows of `/analytics/team/{metric}` over the inclusive UTC days, one Page per 30-day
+        chunk (the documented maximum range), normalised to FIELDS["analytics_<metric>"]
+        (`models` flattened to one record per day and model). `users`: emails and/or `user_...`
+        ids to restrict to. The leaderboard ranks users over each chunk, page by page
+        (analytics_page_size users per page), into FIELDS["analytics_leaderboard"] (no date)."""
+        if metric not in TEAM_METRICS:
             raise ValueError(f"metric must be one of {TEAM_METRICS}, got {metric!r}")
         path = f"/analytics/team/{metric}"
-        rows: list[dict[str, Any]] = []
-        for lo, hi in split_days(start, end, min(self.max_days_per_request, FIXED_MAX_DAYS)):
-            params = {"startDate": lo.isoformat(), "endDate": hi.isoformat()}
-            reply = self._transport.call("GET", path, params=params, etag=True)
-            data = _key(reply.data, "data", path, list)
-            self._transport.count_page()
-            rows.extend(data)
-        return rows
+        if metric == "leaderboard":
+            return self._analytics(
+                path,
+                "analytics_leaderboard",
+                _leaderboard_envelope,
+                self.analytics_page_size,
+                start,
+                end,
+                users,
+            )
+        return self._analytics(
+            path, analytics_record_type(metric), _analytics_envelope, None, start, end, users
+        )
+
+    def analytics_by_user(
+        self, metric: str, start: date, end: date, *, users: list[str] | str | None = None
+    ) -> Iterator[Page]:
+        """Rows of `/analytics/by-user/{metric}` over the inclusive UTC days (30-day chunks),
+        paged over users (analytics_page_size per page), each record carrying the member's `email`
+        and `user_id`: FIELDS["analytics_by_user_<metric>"]."""
+        if metric not in BY_USER_METRICS:
+            raise ValueError(f"metric must be one of {BY_USER_METRICS}, got {metric!r}")
+        record_type = analytics_record_type(metric, by_user=True)
+        return self._analytics(
+            f"/analytics/by-user/{metric}",
+            record_type,
+            _by_user_envelope,
+            self.analytics_page_size,
+            start,
+            end,
+            users,
+        )
+
+    @checked_range
+    def _analytics_days(self, start: date, end: date) -> list[tuple[date, date]]:
+        return split_days(start, end, min(self.max_days_per_request, FIXED_MAX_DAYS))
+
+    def _analytics(self, path, record_type, envelope, page_size, start, end, users) -> Iterator[Page]:
+        chunks = self._analytics_days(start, end)  # checked now, not at the first page
+        filters = {"users": _csv_param(users)} if users else {}
+
+        def read() -> Iterator[Page]:
+            for lo, hi in chunks:
+                params = {"startDate": lo.isoformat(), "endDate": hi.isoformat(), **filters}
+
+                def fetch(page: int, params=params) -> _Reply:
+                    paging = {"page": page, "pageSize": page_size} if page_size else {}
+                    return self._transport.call("GET", path, params={**params, **paging}, etag=True)
+
+                yield from self._transport.pages(path, record_type, (lo, hi), fetch, envelope)
+
+        return read()
+
+    def billing_groups(self, billing_cycle: date | None = None) -> Page:
+        """`GET /teams/groups` (Enterprise): every billing group of a billing cycle (default: the
+        current one), the unassigned members' group included, with spend and members.
+        `Page.extra`: cycle_start, cycle_end (datetimes, UTC)."""
+        path = "/teams/groups"
+        params = {"billingCycle": billing_cycle.isoformat()} if billing_cycle else None
+        reply = self._transport.call("GET", path, params=params)
+        groups = list(_key(reply.data, "groups", path, list))
+        if isinstance(reply.data.get("unassignedGroup"), dict):
+            groups.append(reply.data["unassignedGroup"])
+        records = normalise_all("billing_groups", groups, endpoint=path, key="groups")
+        self._transport.count_page()
+        cycle = reply.data.get("billingCycle") if isinstance(reply.data.get("billingCycle"), dict) else {}
+        cycle_start, cycle_end = to_datetime(cycle.get("cycleStart")), to_datetime(cycle.get("cycleEnd"))
+        today = _utc_today()
+        return Page(
+            endpoint=path,
+            records=records,
+            page=1,
+            total_pages=1,
+            total_count=len(records),
+            window=(cycle_start.date() if cycle_start else today, today),
+            extra={"cycle_start": cycle_start, "cycle_end": cycle_end},
+        )
 
     # ------------------------------------------------------------ access and connection check
 

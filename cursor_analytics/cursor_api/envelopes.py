@@ -155,3 +155,84 @@ def _check_progress(path: str, page: int, items: list[Any], previous: str | None
     if items and fingerprint == previous:
         raise UnexpectedResponseError(f"page {page} repeats page {page - 1}", endpoint=path)
     return fingerprint
+
+
+def _analytics_envelope(data: Any, path: str) -> _Envelope:
+    """`/analytics/team/{metric}`: `{"data": [rows], "params": {...}}`, one page. `models` rows
+    are flattened to one item per model of their `model_breakdown`."""
+    items = _key(data, "data", path, list)
+    if path.endswith("/models"):
+        items = _flatten_models(items, path)
+    return _Envelope(items, "data", False, extra={"params": data.get("params")})
+
+
+def _flatten_models(rows: list[Any], path: str) -> list[Any]:
+    out: list[Any] = []
+    for row in rows:
+        breakdown = row.get("model_breakdown") if isinstance(row, dict) else None
+        if not isinstance(breakdown, dict):
+            raise UnexpectedResponseError("a models row has no 'model_breakdown' object", endpoint=path)
+        for model, counts in breakdown.items():
+            if not isinstance(counts, dict):
+                raise UnexpectedResponseError(f"model_breakdown[{model!r}] is not an object", endpoint=path)
+            out.append({"date": row.get("date"), "model": model, **counts})
+    return out
+
+
+def _analytics_pagination(data: Any, path: str) -> dict[str, Any]:
+    pagination = _key(data, "pagination", path, dict)
+    return {
+        "has_next": bool(_bool_field(pagination, "hasNextPage", path)),
+        "page": _optional_int(pagination, "page", path),
+        "total_pages": _optional_int(pagination, "totalPages", path),
+        "total_users": _optional_int(pagination, "totalUsers", path),
+    }
+
+
+def _by_user_envelope(data: Any, path: str) -> _Envelope:
+    """`/analytics/by-user/{metric}`: `data` maps each email to its rows; pages are over users.
+    Each item is a row with the `email` it is listed under and that user's id from
+    `params.userMappings`."""
+    by_email = _key(data, "data", path, dict)
+    params = data.get("params") if isinstance(data.get("params"), dict) else {}
+    ids = {m.get("email"): m.get("id") for m in params.get("userMappings") or () if isinstance(m, dict)}
+    items: list[Any] = []
+    for email, rows in by_email.items():
+        if not isinstance(rows, list):
+            raise UnexpectedResponseError(f"data[{email!r}] should be a list of rows", endpoint=path)
+        if path.endswith("/models"):
+            rows = _flatten_models(rows, path)
+        items.extend(
+            {**row, "email": email, "user_id": ids.get(email)} for row in rows if isinstance(row, dict)
+        )
+    paging = _analytics_pagination(data, path)
+    return _Envelope(
+        items,
+        "data",
+        paging["has_next"],
+        page=paging["page"],
+        total_pages=paging["total_pages"],
+        extra={"total_users": paging["total_users"], "params": params},
+    )
+
+
+def _leaderboard_envelope(data: Any, path: str) -> _Envelope:
+    """`/analytics/team/leaderboard`: `data.tab_leaderboard.data` and `data.agent_leaderboard.data`,
+    paged over users; each item gets `board` ("tab" or "agent")."""
+    boards = _key(data, "data", path, dict)
+    items: list[Any] = []
+    totals: dict[str, int | None] = {}
+    for board in ("tab", "agent"):
+        section = _key(boards, f"{board}_leaderboard", path, dict)
+        rows = _key(section, "data", path, list)
+        items.extend({**row, "board": board} for row in rows if isinstance(row, dict))
+        totals[f"{board}_total_users"] = _optional_int(section, "total_users", path)
+    paging = _analytics_pagination(data, path)
+    return _Envelope(
+        items,
+        "data",
+        paging["has_next"],
+        page=paging["page"],
+        total_pages=paging["total_pages"],
+        extra={"total_users": paging["total_users"], **totals, "params": data.get("params")},
+    )

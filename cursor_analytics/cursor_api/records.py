@@ -143,6 +143,108 @@ FIELDS: dict[str, dict[str, str]] = {
     },
 }
 
+
+# --- Analytics API (/analytics/team/{metric}, /analytics/by-user/{metric}) --------------------
+# Columns are the documented snake_case field names. Rows are dated by `event_date`, except dau
+# and models (`date`). `models` rows are flattened: one record per (date, model) of
+# `model_breakdown`. By-user records add the `email` they are listed under and its `user_id`
+# (from `params.userMappings`).
+_LINES = {
+    "total_green_lines_accepted": "int",
+    "total_red_lines_accepted": "int",
+    "total_green_lines_rejected": "int",
+    "total_red_lines_rejected": "int",
+    "total_green_lines_suggested": "int",
+    "total_red_lines_suggested": "int",
+    "total_lines_suggested": "int",
+    "total_lines_accepted": "int",
+}
+ANALYTICS_FIELDS: dict[str, dict[str, str]] = {
+    "dau": {"date": "date", "dau": "int", "cli_dau": "int", "cloud_agent_dau": "int", "bugbot_dau": "int"},
+    "agent-edits": {
+        "event_date": "date",
+        "total_suggested_diffs": "int",
+        "total_accepted_diffs": "int",
+        "total_rejected_diffs": "int",
+        **_LINES,
+    },
+    "tabs": {
+        "event_date": "date",
+        "total_suggestions": "int",
+        "total_accepts": "int",
+        "total_rejects": "int",
+        **_LINES,
+    },
+    "models": {"date": "date", "model": "str", "messages": "int", "users": "int"},
+    "client-versions": {
+        "event_date": "date",
+        "client_version": "str",
+        "user_count": "int",
+        "percentage": "float",
+    },
+    "top-file-extensions": {
+        "event_date": "date",
+        "file_extension": "str",
+        "total_files": "int",
+        "total_accepts": "int",
+        "total_rejects": "int",
+        "total_lines_suggested": "int",
+        "total_lines_accepted": "int",
+        "total_lines_rejected": "int",
+    },
+    "mcp": {"event_date": "date", "tool_name": "str", "mcp_server_name": "str", "usage": "int"},
+    "commands": {"event_date": "date", "command_name": "str", "usage": "int"},
+    "plans": {"event_date": "date", "model": "str", "usage": "int"},
+    "skills": {"event_date": "date", "skill_name": "str", "usage": "int"},
+    "ask-mode": {"event_date": "date", "model": "str", "usage": "int"},
+}
+# The leaderboard ranks users over the whole requested range: no date; `board` is "tab" or
+# "agent" (which of the two nested boards the row came from).
+LEADERBOARD_FIELDS = {
+    "board": "str",
+    "rank": "int",
+    "email": "str",
+    "user_id": "str",
+    "total_accepts": "int",
+    "total_lines_accepted": "int",
+    "total_lines_suggested": "int",
+    "line_acceptance_ratio": "float",
+    "accept_ratio": "float",
+    "favorite_model": "str",
+    "profile_picture_url": "str",
+}
+BY_USER = {"email": "str", "user_id": "str"}
+
+
+def analytics_record_type(metric: str, by_user: bool = False) -> str:
+    """`analytics_agent_edits`, or `analytics_by_user_agent_edits` for the by-user endpoint."""
+    return f"analytics_{'by_user_' if by_user else ''}{metric.replace('-', '_')}"
+
+
+def analytics_date_field(metric: str) -> str:
+    """The documented date field of a metric's rows: `date` for dau and models, else `event_date`."""
+    return next(iter(ANALYTICS_FIELDS[metric]))
+
+
+FIELDS.update({analytics_record_type(m): f for m, f in ANALYTICS_FIELDS.items()})
+FIELDS.update(
+    {analytics_record_type(m, True): {**BY_USER, **f} for m, f in ANALYTICS_FIELDS.items() if m != "dau"}
+)
+FIELDS["analytics_leaderboard"] = LEADERBOARD_FIELDS
+FIELDS["billing_groups"] = {
+    "group_id": "str",
+    "name": "str",
+    "type": "str",
+    "directory_group_id": "str",
+    "member_count": "int",
+    "spend_cents": "float",
+    "created_at": "datetime",
+    "updated_at": "datetime",
+    "current_members": "json",
+    "former_members": "json",
+    "daily_spend": "json",
+}
+
 # At least one column of each group must be present, or the record is rejected.
 REQUIRED: dict[str, list[tuple[str, ...]]] = {
     "team_members": [("email", "user_id")],
@@ -153,6 +255,14 @@ REQUIRED: dict[str, list[tuple[str, ...]]] = {
     "ai_changes": [("change_id",), ("created_at",)],
     "audit_logs": [("event_id",), ("timestamp",)],
     "repo_blocklists": [("repo_id",), ("url",)],
+    "analytics_leaderboard": [("email", "user_id")],
+    "billing_groups": [("group_id",)],
+    **{analytics_record_type(m): [(analytics_date_field(m),)] for m in ANALYTICS_FIELDS},
+    **{
+        analytics_record_type(m, True): [(analytics_date_field(m),), ("email",)]
+        for m in ANALYTICS_FIELDS
+        if m != "dau"
+    },
 }
 
 
@@ -402,6 +512,19 @@ _SPECS: dict[str, Spec] = {
     ),
 }
 
+# Analytics fields are snake_case already; older by-user agent-edits rows said `suggested_lines`
+# and `accepted_lines`.
+_ANALYTICS_OVERRIDES: dict[str, tuple[tuple[str, ...], Parser]] = {
+    "total_lines_suggested": (("total_lines_suggested", "suggested_lines"), to_int),
+    "total_lines_accepted": (("total_lines_accepted", "accepted_lines"), to_int),
+    "file_extension": (("file_extension",), to_extension),
+    "user_id": (("user_id", "userId", "id"), to_id),
+}
+for _type, _fields in FIELDS.items():
+    if _type.startswith("analytics_"):
+        _SPECS[_type] = _spec(_type, {c: o for c, o in _ANALYTICS_OVERRIDES.items() if c in _fields})
+_SPECS["billing_groups"] = _spec("billing_groups", {"group_id": (("id", "groupId", "group_id"), to_id)})
+
 _TOKEN_USAGE = {
     "input_tokens": ("inputTokens", to_int),
     "output_tokens": ("outputTokens", to_int),
@@ -466,7 +589,7 @@ def normalise(record_type: str, raw: Any, *, endpoint: str) -> dict[str, Any]:
     if record_type == "audit_logs" and isinstance(out["event_data"], str):
         out["event_data"] = {"text": out["event_data"]}
 
-    for group in REQUIRED[record_type]:
+    for group in REQUIRED.get(record_type, ()):
         if all(out[column] is None for column in group):
             names = " or ".join((_SPECS[record_type][c][0] or (c,))[0] for c in group)
             raise UnexpectedResponseError(

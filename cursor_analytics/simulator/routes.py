@@ -11,13 +11,14 @@ import csv
 import io
 import json
 import math
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .team import DAY_MS, MODELS, Member, _snake, day_start_ms, ms_to_day
+from .team import DAY_MS, MODELS, Member, _alloc, _key, _snake, day_start_ms, iso_ms, ms_to_day
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import Simulator
@@ -579,211 +580,417 @@ def ai_changes_csv(sim: Simulator, req: Request) -> Response:
 
 
 def _analytics_days(sim: Simulator, req: Request) -> tuple[date, date]:
+    """The request's days: `YYYY-MM-DD`, ISO datetimes (time ignored), `now`/`today`,
+    `yesterday` or `<n>d`; default the last 7 days. At most 30 days apart: the docs' own example
+    range, 2025-01-01..2025-01-31, is accepted."""
     team = sim.team
     now = team.now_ms()
-    end = ms_to_day(parse_when(req.q("endDate"), now, end=True, default_ms=now, name="endDate"))
-    start = ms_to_day(
-        parse_when(req.q("startDate"), now, end=False, default_ms=now - 7 * DAY_MS, name="startDate")
-    )
+
+    def when(name: str, default_ms: int) -> date:
+        value = (req.q(name) or "").strip().lower()
+        if value == "today":
+            value = "now"
+        if value == "yesterday":
+            return ms_to_day(now) - timedelta(days=1)
+        return ms_to_day(parse_when(value or None, now, end=False, default_ms=default_ms, name=name))
+
+    end = when("endDate", now)
+    start = when("startDate", now - 7 * DAY_MS)
     if end < start:
         raise bad_request("endDate must not be before startDate")
-    if (end - start).days + 1 > ANALYTICS_MAX_DAYS:
+    if (end - start).days > ANALYTICS_MAX_DAYS:
         raise bad_request(f"Date range cannot exceed {ANALYTICS_MAX_DAYS} days")
     return start, end
 
 
-def _metric_rows(
-    sim: Simulator, metric: str, days: list[date], member: Member | None
-) -> list[dict[str, Any]]:
-    """Rows of one analytics metric over `days`, optionally for one member only."""
+MCP_TOOLS = (
+    ("read_file", "filesystem"),
+    ("search_web", "brave-search"),
+    ("query", "postgres"),
+    ("create_issue", "github"),
+)
+COMMANDS = ("explain", "refactor", "tests", "review")
+SKILLS = ("react-best-practices", "usage-billing", "create-rule", "commit-message-helper")
+LINE_FIELDS = ("green_lines_accepted", "red_lines_accepted", "green_lines_rejected", "red_lines_rejected")
+
+
+def _lines(added: int, deleted: int, accepted: int, rejected: int) -> dict[str, int]:
+    """The documented line fields from accepted lines, the rejected share following the
+    rejected suggestions: suggested = accepted + rejected, lines = green + red."""
+    green_rej = added * rejected // accepted if accepted else 0
+    red_rej = deleted * rejected // accepted if accepted else 0
+    return {
+        "total_green_lines_accepted": added,
+        "total_red_lines_accepted": deleted,
+        "total_green_lines_rejected": green_rej,
+        "total_red_lines_rejected": red_rej,
+        "total_green_lines_suggested": added + green_rej,
+        "total_red_lines_suggested": deleted + red_rej,
+        "total_lines_suggested": added + deleted + green_rej + red_rej,
+        "total_lines_accepted": added + deleted,
+    }
+
+
+def _uses(sim: Simulator, what: str, d: date, u: Any, total: int, names: tuple[Any, ...]) -> dict[Any, int]:
+    """A user-day's `total` uses of a feature split deterministically over some of `names`."""
+    if total <= 0:
+        return {}
+    r = random.Random(_key(sim.team.seed, what, d.toordinal(), sim.team.revision(d), u.member.index))
+    chosen = r.sample(names, r.randint(1, min(2, len(names))))
+    return {n: c for n, c in zip(chosen, _alloc(total, [r.random() + 0.1 for _ in chosen])) if c}
+
+
+def _sum_rows(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows with equal `keys` summed (numbers), in first-seen order."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        k = tuple(row[x] for x in keys)
+        if k not in out:
+            out[k] = dict(row)
+        else:
+            for f, v in row.items():
+                if f not in keys:
+                    out[k][f] += v
+    return list(out.values())
+
+
+def _day_rows(sim: Simulator, metric: str, d: date, uds: list[Any]) -> list[dict[str, Any]]:
+    """The rows of one analytics metric for day `d` over the user-days `uds` (the whole team,
+    or one member): sums over users, so a team's rows are the sum of its members' rows. DAU is
+    the active users of daily usage; tabs and agent edits are daily usage's tab and
+    suggestion counters and its accepted lines."""
     team = sim.team
-
-    def uds(d: date) -> list[Any]:
-        return [u for u in team.user_days(d) if member is None or u.member is member]
-
-    def code(d: date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        if not team.in_history(d):
-            return [], []
-        commits, changes = team._code_day(d)
-        if member is not None:
-            commits = [c for c in commits if c["_member"] is member]
-            changes = [c for c in changes if c["_member"] is member]
-        return commits, changes
-
-    rows: list[dict[str, Any]] = []
+    day = d.isoformat()
+    active = [u for u in uds if u.active]
     if metric == "dau":
-        for d in days:
-            users = uds(d)
-            commits, _ = code(d)
-            sources: dict[str, set[int]] = {"cli": set(), "cloud": set()}
-            for c in commits:
-                if c["commitSource"] in sources:
-                    sources[c["commitSource"]].add(c["_member"].index)
+        members = {u.member.index for u in active}
+        commits = [c for c in team._code_day(d)[0] if c["_member"].index in members] if active else []
+        return [
+            {
+                "date": day,
+                "dau": len(active),
+                "cli_dau": len({c["_member"].index for c in commits if c["commitSource"] == "cli"}),
+                "cloud_agent_dau": len({c["_member"].index for c in commits if c["commitSource"] == "cloud"}),
+                "bugbot_dau": sum(1 for u in active if u.counters["bugbotUsages"] > 0),
+            }
+        ]
+    if not active:
+        return []
+    if metric == "agent-edits":
+        accepted = sum(u.counters["totalAccepts"] for u in active)
+        rejected = sum(u.counters["totalRejects"] for u in active)
+        added, deleted = sum(u.composer_added for u in active), sum(u.composer_deleted for u in active)
+        return [
+            {
+                "event_date": day,
+                "total_suggested_diffs": accepted + rejected,
+                "total_accepted_diffs": accepted,
+                "total_rejected_diffs": rejected,
+                **_lines(added, deleted, accepted, rejected),
+            }
+        ]
+    if metric == "tabs":
+        shown = sum(u.counters["totalTabsShown"] for u in active)
+        accepted = sum(u.counters["totalTabsAccepted"] for u in active)
+        added, deleted = sum(u.tab_added for u in active), sum(u.tab_deleted for u in active)
+        return [
+            {
+                "event_date": day,
+                "total_suggestions": shown,
+                "total_accepts": accepted,
+                "total_rejects": shown - accepted,
+                **_lines(added, deleted, accepted, shown - accepted),
+            }
+        ]
+    if metric == "models":
+        breakdown: dict[str, dict[str, int]] = {}
+        for model in MODELS:
+            users = [u for u in active if any(c.model == model for c in u.cells)]
+            if users:
+                messages = sum(c.count for u in users for c in u.cells if c.model == model)
+                breakdown[model] = {"messages": messages, "users": len(users)}
+        return [{"date": day, "model_breakdown": breakdown}] if breakdown else []
+    if metric == "client-versions":
+        versions: dict[str, int] = {}
+        for u in active:
+            if u.client_version:
+                versions[u.client_version] = versions.get(u.client_version, 0) + 1
+        total = sum(versions.values())
+        return [
+            {
+                "event_date": day,
+                "client_version": v,
+                "user_count": versions[v],
+                "percentage": round(versions[v] / total, 3),
+            }
+            for v in sorted(versions, key=lambda s: tuple(int(p) for p in s.split(".")), reverse=True)
+        ]
+    if metric == "top-file-extensions":
+        members = {u.member.index for u in active}
+        per: dict[str, list[int]] = {}
+        for change in team._code_day(d)[1]:
+            if change["_member"].index not in members:
+                continue
+            for f in change["metadata"]:
+                e = per.setdefault(f["fileExtension"], [0, 0])
+                e[0] += 1
+                e[1] += f["linesAdded"] + f["linesDeleted"]
+        top = sorted(per, key=lambda x: (-per[x][1], x))[:5]
+        rows = []
+        for ext in top:
+            files, lines = per[ext]
             rows.append(
                 {
-                    "date": d.isoformat(),
-                    "dau": sum(1 for u in users if u.active),
-                    "cli_dau": len(sources["cli"]),
-                    "cloud_agent_dau": len(sources["cloud"]),
-                    "bugbot_dau": sum(1 for u in users if u.counters["bugbotUsages"] > 0),
-                }
-            )
-    elif metric == "models":
-        for d in days:
-            counts: dict[str, list[int]] = {}
-            for u in uds(d):
-                seen: set[str] = set()
-                for cell in u.cells:
-                    entry = counts.setdefault(cell.model, [0, 0])
-                    entry[0] += cell.count
-                    if cell.model not in seen:
-                        entry[1] += 1
-                        seen.add(cell.model)
-            for model in MODELS:
-                if model in counts:
-                    rows.append(
-                        {
-                            "date": d.isoformat(),
-                            "model": model,
-                            "messages": counts[model][0],
-                            "users": counts[model][1],
-                        }
-                    )
-    elif metric == "agent-edits":
-        for d in days:
-            us = uds(d)
-            rows.append(
-                {
-                    "date": d.isoformat(),
-                    "suggested_diffs": sum(u.counters["totalApplies"] for u in us),
-                    "accepted_diffs": sum(u.counters["totalAccepts"] for u in us),
-                    "rejected_diffs": sum(u.counters["totalRejects"] for u in us),
-                    "green_lines_accepted": sum(u.composer_added for u in us),
-                    "red_lines_accepted": sum(u.composer_deleted for u in us),
-                }
-            )
-    elif metric == "tabs":
-        for d in days:
-            us = uds(d)
-            rows.append(
-                {
-                    "date": d.isoformat(),
-                    "suggestions": sum(u.counters["totalTabsShown"] for u in us),
-                    "accepts": sum(u.counters["totalTabsAccepted"] for u in us),
-                    "lines_accepted": sum(u.tab_added for u in us),
-                }
-            )
-    elif metric == "client-versions":
-        for d in days:
-            versions: dict[str, int] = {}
-            for u in uds(d):
-                if u.client_version:
-                    versions[u.client_version] = versions.get(u.client_version, 0) + 1
-            total = sum(versions.values())
-            for ver in sorted(versions, key=lambda s: tuple(int(p) for p in s.split("."))):
-                rows.append(
-                    {
-                        "date": d.isoformat(),
-                        "client_version": ver,
-                        "user_count": versions[ver],
-                        "percentage": round(100 * versions[ver] / total, 2),
-                    }
-                )
-    elif metric == "top-file-extensions":
-        agg: dict[str, list[int]] = {}
-        for d in days:
-            for c in code(d)[1]:
-                for f in c["metadata"]:
-                    e = agg.setdefault(f["fileExtension"], [0, 0, 0])
-                    e[0] += 1
-                    e[1] += f["linesAdded"]
-                    e[2] += f["linesDeleted"]
-        for ext in sorted(agg, key=lambda x: (-agg[x][1], x)):
-            rows.append(
-                {
+                    "event_date": day,
                     "file_extension": ext,
-                    "total_files": agg[ext][0],
-                    "lines_accepted": agg[ext][1],
-                    "lines_deleted": agg[ext][2],
+                    "total_files": files,
+                    "total_accepts": files,
+                    "total_rejects": files // 3,
+                    "total_lines_suggested": lines + lines // 3,
+                    "total_lines_accepted": lines,
+                    "total_lines_rejected": lines // 3,
                 }
             )
-    elif metric == "leaderboard":
-        per: dict[int, dict[str, Any]] = {}
-        for d in days:
-            for u in uds(d):
-                m = u.member
-                e = per.setdefault(
-                    m.index,
-                    {
-                        "user_email": m.email,
-                        "user_id": team.user_id_value(m),
-                        "tab_lines_accepted": 0,
-                        "agent_lines_accepted": 0,
-                    },
-                )
-                e["tab_lines_accepted"] += u.tab_added
-                e["agent_lines_accepted"] += u.composer_added
-        entries = list(per.values())
-        for e in entries:
-            e["total_lines_accepted"] = e["tab_lines_accepted"] + e["agent_lines_accepted"]
-        entries.sort(key=lambda e: (-e["total_lines_accepted"], e["user_email"]))
+        return rows
+    uses: list[dict[str, Any]] = []
+    for u in active:
+        c = u.counters
+        if metric == "mcp":
+            for (tool, server), n in _uses(sim, "mcp", d, u, c["agentRequests"] // 3, MCP_TOOLS).items():
+                uses.append({"event_date": day, "tool_name": tool, "mcp_server_name": server, "usage": n})
+        elif metric == "commands":
+            for name, n in _uses(sim, "cmd", d, u, c["chatRequests"] // 4, COMMANDS).items():
+                uses.append({"event_date": day, "command_name": name, "usage": n})
+        elif metric == "skills":
+            for name, n in _uses(sim, "skill", d, u, c["agentRequests"] // 5, SKILLS).items():
+                uses.append({"event_date": day, "skill_name": name, "usage": n})
+        elif metric in ("plans", "ask-mode") and u.most_used_model:
+            n = c["composerRequests"] // 2 if metric == "plans" else c["chatRequests"]
+            if n:
+                uses.append({"event_date": day, "model": u.most_used_model, "usage": n})
+    keys = {"mcp": ("tool_name", "mcp_server_name"), "commands": ("command_name",), "skills": ("skill_name",)}
+    return _sum_rows(uses, ("event_date", *keys.get(metric, ("model",))))
+
+
+def _leaderboards(
+    sim: Simulator, days: list[date], members: set[int] | None
+) -> dict[str, list[dict[str, Any]]]:
+    """Per board, every user active in `days` with their totals, ranked by lines accepted."""
+    team = sim.team
+    per: dict[int, list[Any]] = {}
+    for d in days:
+        for u in team.user_days(d):
+            if u.active and (members is None or u.member.index in members):
+                per.setdefault(u.member.index, []).append((d, u))
+    boards: dict[str, list[dict[str, Any]]] = {"tab": [], "agent": []}
+    for user_days in per.values():
+        m = user_days[0][1].member
+        for board, metric in (("tab", "tabs"), ("agent", "agent-edits")):
+            rows = [r for d, u in user_days for r in _day_rows(sim, metric, d, [u])]
+            accepts = sum(r["total_accepts" if board == "tab" else "total_accepted_diffs"] for r in rows)
+            accepted = sum(r["total_lines_accepted"] for r in rows)
+            suggested = sum(r["total_lines_suggested"] for r in rows)
+            entry: dict[str, Any] = {
+                "email": m.email,
+                "user_id": m.user_id,
+                "profile_picture_url": f"https://example.com/avatars/{m.user_id}.jpg",
+                "total_accepts": accepts,
+                "total_lines_accepted": accepted,
+                "total_lines_suggested": suggested,
+                "line_acceptance_ratio": accepted / suggested if suggested else 0.0,
+            }
+            if board == "tab":
+                shown = sum(r["total_suggestions"] for r in rows)
+                entry["accept_ratio"] = accepts / shown if shown else 0.0
+            boards[board].append(entry)
+    for board, entries in boards.items():
+        entries.sort(key=lambda e: (-e["total_lines_accepted"], e["email"]))
         for rank, e in enumerate(entries, 1):
+            if sim.variants.legacy_analytics:  # late 2025
+                del e["profile_picture_url"]
+                for ratio in ("line_acceptance_ratio", "accept_ratio"):
+                    if ratio in e:
+                        e[ratio] = round(e[ratio], 3)
+                if board == "agent":
+                    member = team.member_by_email(e["email"])
+                    models = [u.most_used_model for _, u in per[member.index]] if member else []
+                    e["favorite_model"] = max(MODELS, key=lambda m: (models.count(m), -MODELS.index(m)))
             e["rank"] = rank
-            rows.append(e)
-    return rows
+    return boards
+
+
+def _analytics_members(sim: Simulator, req: Request) -> set[int] | None:
+    """The `users` filter (emails and/or user ids, comma-separated) as member indexes."""
+    refs = req.q_list("users")
+    if not refs:
+        return None
+    found = [sim.team.find_member(ref) for ref in refs]
+    return {m.index for m in found if m is not None}
+
+
+def _params(sim: Simulator, metric: str, start: date, end: date, **more: Any) -> dict[str, Any]:
+    top_files = metric == "top-file-extensions" and not sim.variants.legacy_analytics
+    return {
+        "metric": "top-files" if top_files else metric,
+        "teamId": sim.team.team_id,
+        "startDate": start.isoformat(),
+        "endDate": end.isoformat(),
+        **more,
+    }
+
+
+def _pagination(page: int, size: int, total: int) -> dict[str, Any]:
+    pages = _pages(total, size)
+    return {
+        "page": page,
+        "pageSize": size,
+        "totalUsers": total,
+        "totalPages": pages,
+        "hasNextPage": page < pages,
+        "hasPreviousPage": page > 1,
+    }
 
 
 TEAM_METRICS = (
-    "dau",
-    "models",
-    "agent-edits",
-    "tabs",
-    "client-versions",
-    "top-file-extensions",
-    "leaderboard",
-)
-BY_USER_METRICS = ("models", "agent-edits", "tabs", "client-versions", "top-file-extensions")
+    "dau", "agent-edits", "tabs", "models", "client-versions", "top-file-extensions",
+    "mcp", "commands", "plans", "skills", "ask-mode", "leaderboard",
+)  # fmt: skip
+BY_USER_METRICS = tuple(m for m in TEAM_METRICS if m not in ("dau", "leaderboard"))
+LEADERBOARD_MAX_PAGE_SIZE = BY_USER_MAX_PAGE_SIZE = 500
 
 
 def team_metric(sim: Simulator, req: Request) -> Response:
+    """`/analytics/team/{metric}`: `{"data": [rows], "params"}`; the leaderboard nests a tab and
+    an agent board and pages over users (page, pageSize default 10, max 500)."""
     metric = req.params["metric"]
     if metric not in TEAM_METRICS:
         raise not_found(f"Unknown metric: {metric}")
     start, end = _analytics_days(sim, req)
-    rows = _metric_rows(sim, metric, _days(start, end), None)
-    return json_response(
-        {
-            "data": rows,
-            "params": {
-                "metric": metric,
-                "teamId": sim.team.team_id,
-                "startDate": start.isoformat(),
-                "endDate": end.isoformat(),
-            },
-        }
-    )
+    members = _analytics_members(sim, req)
+    if metric == "leaderboard":
+        page, size = _page_params(req.q("page"), req.q("pageSize"), 10, LEADERBOARD_MAX_PAGE_SIZE)
+        boards = _leaderboards(sim, _days(start, end), members)
+        total = max(len(b) for b in boards.values())
+        lo = (page - 1) * size
+        return json_response(
+            {
+                "data": {
+                    f"{name}_leaderboard": {"data": rows[lo : lo + size], "total_users": len(rows)}
+                    for name, rows in boards.items()
+                },
+                "pagination": _pagination(page, size, total),
+                "params": _params(sim, metric, start, end, page=page, pageSize=size),
+            }
+        )
+    rows = []
+    for d in _days(start, end):
+        uds = [u for u in sim.team.user_days(d) if members is None or u.member.index in members]
+        rows.extend(_day_rows(sim, metric, d, uds))
+    return json_response({"data": rows, "params": _params(sim, metric, start, end)})
 
 
 def by_user_metric(sim: Simulator, req: Request) -> Response:
-    """`/analytics/by-user/{metric}`: `data` maps each user's email to that user's rows."""
+    """`/analytics/by-user/{metric}`: `data` maps each user's email to that user's rows; pages
+    are over the users with data in the range (pageSize default 100, max 500)."""
     metric = req.params["metric"]
     if metric not in BY_USER_METRICS:
         raise not_found(f"Unknown metric: {metric}")
     start, end = _analytics_days(sim, req)
-    days = _days(start, end)
-    data = {}
-    for m in sim.team.member_list:
-        rows = _metric_rows(sim, metric, days, m)
-        if rows:
-            data[m.email] = rows
+    members = _analytics_members(sim, req)
+    page, size = _page_params(req.q("page"), req.q("pageSize"), 100, BY_USER_MAX_PAGE_SIZE)
+    per: dict[int, list[dict[str, Any]]] = {}
+    for d in _days(start, end):
+        for u in sim.team.user_days(d):
+            if members is None or u.member.index in members:
+                rows = _day_rows(sim, metric, d, [u])
+                if sim.variants.legacy_analytics and metric == "agent-edits":  # late 2025
+                    rows = [
+                        {
+                            "event_date": r["event_date"],
+                            "suggested_lines": r["total_lines_suggested"],
+                            "accepted_lines": r["total_lines_accepted"],
+                        }
+                        for r in rows
+                    ]
+                if rows:
+                    per.setdefault(u.member.index, []).extend(rows)
+    users = [m for m in sim.team.member_list if m.index in per]
+    chosen = users[(page - 1) * size : page * size]
     return json_response(
         {
-            "data": data,
-            "params": {
-                "metric": metric,
-                "teamId": sim.team.team_id,
-                "startDate": start.isoformat(),
-                "endDate": end.isoformat(),
+            "data": {m.email: per[m.index] for m in chosen},
+            "pagination": _pagination(page, size, len(users)),
+            "params": _params(
+                sim,
+                metric,
+                start,
+                end,
+                page=page,
+                pageSize=size,
+                userMappings=[{"id": m.user_id, "email": m.email} for m in chosen],
+            ),
+        }
+    )
+
+
+BILLING_GROUPS = ("Engineering", "Design", "Product")
+
+
+def billing_groups(sim: Simulator, req: Request) -> Response:
+    """`GET /teams/groups`: the current cycle's billing groups. Members with a spend row are
+    assigned by index (every fifth one unassigned); a group's `spendCents` and `dailySpend`
+    sum its members' charged cents, so they add up to `/teams/spend`."""
+    team = sim.team
+    cycle = req.q("billingCycle")
+    if cycle is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", cycle):
+        raise bad_request("billingCycle must be a date (YYYY-MM-DD)")
+    start = team.cycle_start
+    end = (start.replace(day=1) + timedelta(days=32)).replace(day=min(start.day, 28))
+    daily: dict[int, dict[date, int]] = {}
+    for d in _days(start, team.today):
+        for u in team.user_days(d):
+            charged = sum(c.charged for c in u.cells)
+            daily.setdefault(u.member.index, {})[d] = charged
+    groups: dict[str, dict[str, Any]] = {}
+    names = [*BILLING_GROUPS, "Unassigned"]
+    for name in names:
+        gid = "group_unassigned" if name == "Unassigned" else f"group_{_snake(name)}{team.team_id}"
+        created = iso_ms(day_start_ms(team.first_day))
+        groups[name] = {
+            "id": gid, "name": name, "type": "BILLING", "directoryGroupId": None, "memberCount": 0,
+            "createdAt": created, "updatedAt": created, "spendCents": 0,
+            "currentMembers": [], "formerMembers": [], "dailySpend": {},
+        }  # fmt: skip
+    for m in team.spend_members():
+        name = "Unassigned" if m.index % 5 == 4 else BILLING_GROUPS[m.index % len(BILLING_GROUPS)]
+        g = groups[name]
+        spent = sum(daily.get(m.index, {}).values())
+        g["memberCount"] += 1
+        g["spendCents"] += spent
+        g["formerMembers" if m.removed else "currentMembers"].append(
+            {
+                "userId": m.user_id,
+                "name": m.name,
+                "email": m.email,
+                "joinedAt": iso_ms(m.joined_ms),
+                "leftAt": iso_ms(day_start_ms(m.removed_day)) if m.removed and m.removed_day else None,
+                "spendCents": spent / 100,
+            }
+        )
+        for d, cents in daily.get(m.index, {}).items():
+            g["dailySpend"][d] = g["dailySpend"].get(d, 0) + cents
+    for g in groups.values():
+        g["spendCents"] = g["spendCents"] / 100
+        g["dailySpend"] = [
+            {"date": d.isoformat(), "spendCents": c / 100} for d, c in sorted(g["dailySpend"].items())
+        ]
+    return json_response(
+        {
+            "groups": [groups[n] for n in BILLING_GROUPS],
+            "unassignedGroup": groups["Unassigned"],
+            "billingCycle": {
+                "cycleStart": iso_ms(day_start_ms(start)),
+                "cycleEnd": iso_ms(day_start_ms(end)),
             },
         }
     )
@@ -822,6 +1029,7 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/settings/repo-blocklists/repos/{repoId}", delete_repo_blocklist),
     Route("GET", "/teams/audit-logs", audit_logs, enterprise=True),
     Route("POST", "/teams/remove-member", remove_member),
+    Route("GET", "/teams/groups", billing_groups, enterprise=True),
     Route("GET", "/analytics/ai-code/commits", ai_commits, enterprise=True, etag=True),
     Route("GET", "/analytics/ai-code/commits.csv", ai_commits_csv, enterprise=True, etag=True),
     Route("GET", "/analytics/ai-code/changes", ai_changes, enterprise=True, etag=True),

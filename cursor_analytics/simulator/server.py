@@ -50,6 +50,7 @@ DEFAULT_RATE_LIMITS: dict[str, int] = {
     "/analytics/ai-code/changes.csv": 20,
     "/analytics/team/*": 100,
     "/analytics/by-user/*": 50,
+    "/teams/groups": 20,
 }
 #: Older documented limits (`Variants.legacy_rate_limits`).
 LEGACY_RATE_LIMITS: dict[str, int] = {

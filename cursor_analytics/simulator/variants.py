@@ -53,6 +53,10 @@ class Variants:
     - `code_window_spill_hours`: AI code endpoints widen the asked date range by this many hours
       on each side (as a server reading the dates in another time zone would), so records dated
       the day before and after come back too.
+    - `legacy_analytics`: the late-2025 Analytics API: by-user agent-edits rows are only
+      `{event_date, suggested_lines, accepted_lines}`, top-file-extensions echoes
+      `params.metric` "top-file-extensions", leaderboard rows have no `profile_picture_url`,
+      ratios rounded to 3 decimals and agent rows a `favorite_model`.
     - `extra_fields`: dataset name (see `DATASETS`) -> extra unknown fields added to every record.
     - `dropped_fields`: dataset name -> documented fields that stop coming.
     """
@@ -73,6 +77,7 @@ class Variants:
     legacy_events_page_size: bool = False
     legacy_rate_limits: bool = False
     code_window_spill_hours: int = 0
+    legacy_analytics: bool = False
     extra_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     dropped_fields: dict[str, list[str]] = field(default_factory=dict)
 

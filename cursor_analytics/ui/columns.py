@@ -9,6 +9,8 @@ contract a downstream team builds on.
 
 from __future__ import annotations
 
+from cursor_analytics.cursor_api import FIELDS
+
 COMMON = {
     "raw": "The record exactly as the API sent it (JSON): fields this version does not model are kept here.",
     "_loaded_at": "When this row was written to DuckDB (UTC).",
@@ -218,6 +220,9 @@ TABLES: dict[str, dict[str, str]] = {
         "total_usage_cents": "billed_cents + included_usage_cents, whole team.",
         "requests_costs": "Billable request units, whole team.",
         "spend_per_active_user_cents": "billed_cents / active_users: billed spend per active member (null when nobody was active).",
+        "agent_lines_suggested": "Lines Cursor's agent suggested (Analytics API agent-edits; null when not loaded).",
+        "agent_lines_accepted": "Lines of accepted agent suggestions (Analytics API agent-edits).",
+        "line_acceptance_rate": "agent_lines_accepted / agent_lines_suggested: of the lines the agent suggested, the share accepted (null when none or not loaded).",
         "finality": FINALITY,
     },
     "analytics.team_rolling_metrics": {
@@ -316,6 +321,134 @@ TABLES: dict[str, dict[str, str]] = {
         "cycle_end": "End of the cycle: one month after its start.",
         "snapshot_at": "When the spend snapshot used here was taken.",
     },
+}
+
+
+# --- the Analytics API: raw.analytics_<metric> and raw.analytics_by_user_<metric> ---------------
+# Each column is the documented field of Cursor's Analytics API, so one text per field name.
+ANALYTICS_FIELD_DOCS = {
+    "date": "UTC day of the row (the API's `date`).",
+    "event_date": "UTC day of the row (the API's `event_date`).",
+    "email": "Member the row is about (the key the by-user endpoint listed the rows under).",
+    "user_id": "That member's Cursor user id (from the response's `params.userMappings`).",
+    "dau": "Members who used at least one AI feature that day.",
+    "cli_dau": "Of them, members who used the Cursor CLI.",
+    "cloud_agent_dau": "Of them, members who used cloud agents.",
+    "bugbot_dau": "Of them, members who used Bugbot.",
+    "total_suggested_diffs": "Agent diffs suggested.",
+    "total_accepted_diffs": "Agent diffs accepted.",
+    "total_rejected_diffs": "Agent diffs rejected.",
+    "total_suggestions": "Tab completions suggested.",
+    "total_accepts": "Suggestions accepted.",
+    "total_rejects": "Suggestions rejected.",
+    "total_green_lines_accepted": "Added (green) lines of accepted suggestions.",
+    "total_red_lines_accepted": "Deleted (red) lines of accepted suggestions.",
+    "total_green_lines_rejected": "Added (green) lines of rejected suggestions.",
+    "total_red_lines_rejected": "Deleted (red) lines of rejected suggestions.",
+    "total_green_lines_suggested": "Added (green) lines suggested.",
+    "total_red_lines_suggested": "Deleted (red) lines suggested.",
+    "total_lines_suggested": "Lines suggested (green + red).",
+    "total_lines_accepted": "Lines accepted (green + red).",
+    "total_lines_rejected": "Lines rejected.",
+    "model": "Model (`default` = Auto).",
+    "messages": "Messages sent to the model.",
+    "users": "Members who used it.",
+    "client_version": "Cursor version.",
+    "user_count": "Members on that version.",
+    "percentage": "Share of the day's members on that version (a fraction, 0..1).",
+    "file_extension": "File extension (no leading dot): one of the day's top 5 by suggestion volume.",
+    "total_files": "Files with suggestions.",
+    "tool_name": "MCP tool called.",
+    "mcp_server_name": "MCP server of the tool.",
+    "usage": "Uses that day.",
+    "command_name": "Command used.",
+    "skill_name": "Skill used.",
+}
+
+
+def _analytics_tables() -> dict[str, dict[str, str]]:
+    by_user_raw = {
+        "raw": "The row exactly as the API sent it (JSON), plus the `email` it was listed under "
+        "and that member's `user_id`."
+    }
+    return {
+        f"raw.{record_type}": {
+            **{c: ANALYTICS_FIELD_DOCS[c] for c in columns},
+            **COMMON,
+            **(by_user_raw if record_type.startswith("analytics_by_user_") else {}),
+        }
+        for record_type, columns in FIELDS.items()
+        if record_type.startswith("analytics_") and record_type != "analytics_leaderboard"
+    }
+
+
+TABLES.update(_analytics_tables())
+TABLES["raw.analytics_leaderboard"] = {
+    "board": "`tab` (tab_leaderboard) or `agent` (agent_leaderboard).",
+    "rank": "Rank on that board (1 = most lines accepted).",
+    "email": "Member's email address as the API sent it.",
+    "user_id": "Cursor user id.",
+    "total_accepts": "Suggestions (tab) or diffs (agent) accepted over the range.",
+    "total_lines_accepted": "Lines accepted over the range.",
+    "total_lines_suggested": "Lines suggested over the range.",
+    "line_acceptance_ratio": "total_lines_accepted / total_lines_suggested as Cursor reports it (can exceed 1).",
+    "accept_ratio": "Tab board only: accepted / suggested tab completions.",
+    "favorite_model": "Agent board, older responses: the member's most used model.",
+    "profile_picture_url": "Member's avatar URL.",
+    "snapshot_at": SNAPSHOT_AT,
+    "start_date": "First day of the ranked range (UTC).",
+    "end_date": "Last day of the ranked range (UTC).",
+    **COMMON,
+}
+TABLES["raw.billing_groups"] = {
+    "group_id": "Billing group id (`group_...`; `group_unassigned` for members in no group).",
+    "name": "Group name.",
+    "type": "Group type (`BILLING`).",
+    "directory_group_id": "Directory (SCIM) group it is synced from, if any.",
+    "member_count": "Members in the group.",
+    "spend_cents": "The group's spend in the billing cycle, in cents.",
+    "created_at": "When the group was created (UTC).",
+    "updated_at": "When the group was last changed (UTC).",
+    "current_members": "Current members (JSON: userId, name, email, joinedAt, leftAt, spendCents).",
+    "former_members": "Members who left the group during the cycle (JSON, same fields).",
+    "daily_spend": "Spend per day of the cycle (JSON list of {date, spendCents}).",
+    "snapshot_at": SNAPSHOT_AT,
+    "cycle_start": "Start of the billing cycle (UTC).",
+    "cycle_end": "End of the billing cycle (UTC).",
+    **COMMON,
+}
+TABLES["analytics.agent_acceptance_daily"] = {
+    "day": "UTC day.",
+    "suggested_diffs": "Agent diffs suggested (Analytics API), whole team.",
+    "accepted_diffs": "Agent diffs accepted.",
+    "rejected_diffs": "Agent diffs rejected.",
+    "suggested_lines": "Lines the agent suggested (added + deleted).",
+    "accepted_lines": "Lines of accepted agent suggestions (added + deleted).",
+    "diff_acceptance_rate": "accepted_diffs / suggested_diffs (null when none was suggested).",
+    "line_acceptance_rate": "accepted_lines / suggested_lines (null when none was suggested).",
+    "finality": FINALITY,
+}
+TABLES["analytics.feature_adoption_daily"] = {
+    "day": "UTC day.",
+    "feature": "`mcp`, `command`, `plan` (plan mode) or `ask_mode`.",
+    "item": "What was used: the MCP server, the command, or the model (plan and ask mode; `default` = Auto).",
+    "usage": "Uses that day, whole team.",
+    "users": "Members who used it that day (by-user endpoints; null when they are not loaded).",
+    "usage_share": "usage / all uses of the feature that day.",
+    "finality": FINALITY,
+}
+TABLES["analytics.active_users_daily"] = {
+    "day": "UTC day.",
+    "dau": "Members who used an AI feature that day (Analytics API).",
+    "cli_dau": "Of them, members who used the CLI.",
+    "cloud_agent_dau": "Of them, members who used cloud agents.",
+    "bugbot_dau": "Of them, members who used Bugbot.",
+    "cli_share": "cli_dau / dau.",
+    "cloud_agent_share": "cloud_agent_dau / dau.",
+    "wau": "Distinct members active (daily usage) in the 7 days ending that day.",
+    "mau": "Distinct members active (daily usage) in the 30 days ending that day.",
+    "dau_mau_ratio": "dau / mau (stickiness).",
+    "finality": FINALITY,
 }
 
 

@@ -61,11 +61,13 @@ def preview(
     window: tuple[date, date] | None,
     where: str | None = None,
     params: Sequence[Any] = (),
-    day_column: str = "day",
+    day_column: str | None = None,
 ) -> str:
-    """The first rows of a table (within the window) as a markdown table. `where` is an extra
-    SQL condition whose values are given as `?` placeholders in `params`, never inlined."""
+    """The first rows of a table (within the window: `day_column`, by default the table's own,
+    else "day") as a markdown table. `where` is an extra SQL condition whose values are given
+    as `?` placeholders in `params`, never inlined."""
     ident = table.ident if isinstance(table, Table) else quote_ident(table)
+    day_column = day_column or (table.day_column if isinstance(table, Table) else None) or "day"
     columns = [
         r[0] for r in conn.execute(f"DESCRIBE {ident}").fetchall() if r[0] not in ("raw", "_loaded_at")
     ][:PREVIEW_WIDTH]

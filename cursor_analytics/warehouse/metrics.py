@@ -128,6 +128,7 @@ WHERE day BETWEEN $start AND $end
 
 
 TEAM_DAILY_SQL = f"""
+WITH team AS (
 SELECT
     day,
     count(*) FILTER (WHERE is_active) AS active_users,
@@ -155,6 +156,24 @@ SELECT
 FROM analytics.user_daily_metrics
 WHERE day BETWEEN $start AND $end
 GROUP BY day
+),
+-- the agent's suggested and accepted lines from the Analytics API (NULL when not loaded)
+agent AS (
+    SELECT
+        event_date AS day,
+        sum(total_lines_suggested) AS agent_lines_suggested,
+        sum(total_lines_accepted) AS agent_lines_accepted
+    FROM raw.analytics_agent_edits
+    WHERE event_date BETWEEN $start AND $end
+    GROUP BY event_date
+)
+SELECT
+    team.*,
+    agent.agent_lines_suggested,
+    agent.agent_lines_accepted,
+    {rate("agent.agent_lines_accepted", "agent.agent_lines_suggested")} AS line_acceptance_rate
+FROM team
+LEFT JOIN agent USING (day)
 """
 
 
@@ -164,6 +183,7 @@ SELECT
     {rate("sum(tabs_accepted)", "sum(tabs_shown)")} AS tab_acceptance_rate,
     {rate("sum(accepts)", "sum(accepts) + sum(rejects)")} AS suggestion_acceptance_rate,
     {rate("sum(accepted_lines_added)", "sum(total_lines_added)")} AS ai_line_share,
+    {rate("sum(agent_lines_accepted)", "sum(agent_lines_suggested)")} AS line_acceptance_rate,
     {rate("sum(billed_cents)", "sum(active_users)")} AS spend_per_active_user_cents
 FROM analytics.team_daily_metrics
 WHERE day BETWEEN $start AND $end
@@ -425,4 +445,121 @@ SELECT
     {rate("count(*) FILTER (WHERE NOT idle_28d)", "count(*)")} AS seat_utilization_28d
 FROM analytics.seat_utilization
 WHERE is_billable_seat
+"""
+
+
+# --- Analytics API metrics (raw.analytics_*) ---------------------------------------------------
+
+AGENT_ACCEPTANCE_SQL = f"""
+SELECT
+    event_date AS day,
+    sum(total_suggested_diffs) AS suggested_diffs,
+    sum(total_accepted_diffs) AS accepted_diffs,
+    sum(total_rejected_diffs) AS rejected_diffs,
+    sum(total_lines_suggested) AS suggested_lines,
+    sum(total_lines_accepted) AS accepted_lines,
+    {rate("sum(total_accepted_diffs)", "sum(total_suggested_diffs)")} AS diff_acceptance_rate,
+    {rate("sum(total_lines_accepted)", "sum(total_lines_suggested)")} AS line_acceptance_rate
+FROM raw.analytics_agent_edits
+WHERE event_date BETWEEN $start AND $end
+GROUP BY event_date
+"""
+
+
+AGENT_ACCEPTANCE_HEADLINE_SQL = f"""
+SELECT
+    sum(accepted_diffs) AS accepted_diffs,
+    {rate("sum(accepted_diffs)", "sum(suggested_diffs)")} AS diff_acceptance_rate,
+    {rate("sum(accepted_lines)", "sum(suggested_lines)")} AS line_acceptance_rate
+FROM analytics.agent_acceptance_daily
+WHERE day BETWEEN $start AND $end
+"""
+
+# feature -> (raw table suffix, the column naming what was used)
+ADOPTION_FEATURES = {
+    "mcp": ("mcp", "mcp_server_name"),
+    "command": ("commands", "command_name"),
+    "plan": ("plans", "model"),
+    "ask_mode": ("ask_mode", "model"),
+}
+
+
+def _adoption_union(prefix: str, measure: str) -> str:
+    return "\n    UNION ALL\n    ".join(
+        f"SELECT event_date AS day, '{feature}' AS feature, {column} AS item, {measure} "
+        f"FROM raw.{prefix}{table} WHERE event_date BETWEEN $start AND $end GROUP BY ALL"
+        for feature, (table, column) in ADOPTION_FEATURES.items()
+    )
+
+
+FEATURE_ADOPTION_SQL = f"""
+WITH team AS (
+    {_adoption_union("analytics_", "sum(usage) AS usage")}
+),
+users AS (
+    {_adoption_union("analytics_by_user_", "count(DISTINCT lower(email)) FILTER (WHERE usage > 0) AS users")}
+)
+SELECT
+    t.day,
+    t.feature,
+    t.item,
+    t.usage,
+    u.users,
+    {rate("t.usage", "sum(t.usage) OVER (PARTITION BY t.day, t.feature)")} AS usage_share
+FROM team t
+LEFT JOIN users u ON u.day = t.day AND u.feature = t.feature AND u.item IS NOT DISTINCT FROM t.item
+"""
+
+
+FEATURE_ADOPTION_HEADLINE_SQL = """
+SELECT
+    sum(usage) FILTER (WHERE feature = 'mcp') AS mcp_uses,
+    sum(usage) FILTER (WHERE feature = 'command') AS command_uses,
+    sum(usage) FILTER (WHERE feature = 'plan') AS plan_uses,
+    sum(usage) FILTER (WHERE feature = 'ask_mode') AS ask_mode_uses
+FROM analytics.feature_adoption_daily
+WHERE day BETWEEN $start AND $end
+"""
+
+
+ACTIVE_USERS_SQL = f"""
+WITH days AS (
+    SELECT date AS day, dau, cli_dau, cloud_agent_dau, bugbot_dau
+    FROM raw.analytics_dau
+    WHERE date BETWEEN $start AND $end
+),
+windows AS (
+    SELECT
+        d.day,
+        count(DISTINCT lower(u.email)) FILTER (WHERE u.is_active AND u.day > d.day - 7) AS wau,
+        count(DISTINCT lower(u.email)) FILTER (WHERE u.is_active) AS mau
+    FROM days d
+    LEFT JOIN raw.daily_usage u ON u.day BETWEEN d.day - 29 AND d.day
+    GROUP BY d.day
+)
+SELECT
+    d.day,
+    d.dau,
+    d.cli_dau,
+    d.cloud_agent_dau,
+    d.bugbot_dau,
+    {rate("d.cli_dau", "d.dau")} AS cli_share,
+    {rate("d.cloud_agent_dau", "d.dau")} AS cloud_agent_share,
+    w.wau,
+    w.mau,
+    {rate("d.dau", "w.mau")} AS dau_mau_ratio
+FROM days d JOIN windows w USING (day)
+"""
+
+
+ACTIVE_USERS_HEADLINE_SQL = f"""
+SELECT
+    arg_max(dau, day) AS dau,
+    arg_max(cli_dau, day) AS cli_dau,
+    arg_max(cloud_agent_dau, day) AS cloud_agent_dau,
+    arg_max(wau, day) AS wau,
+    arg_max(mau, day) AS mau,
+    {rate("arg_max(dau, day)", "arg_max(mau, day)")} AS dau_mau_ratio
+FROM analytics.active_users_daily
+WHERE day BETWEEN $start AND $end
 """

@@ -12,7 +12,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from cursor_analytics.cursor_api import FIELDS
+from cursor_analytics.cursor_api import (
+    BY_USER_METRICS,
+    FIELDS,
+    TEAM_METRICS,
+    analytics_date_field,
+    analytics_record_type,
+)
 
 SQL_TYPES = {
     "str": "VARCHAR",
@@ -85,9 +91,14 @@ class Table:
 # --- raw tables: raw.<dataset>, typed columns of the documented fields plus the record as sent ---
 
 
-def raw_table(name: str, record_type: str | None = None, *, drop=(), extra=None, day=True) -> Table:
+def raw_table(
+    name: str, record_type: str | None = None, *, drop=(), extra=None, day: bool | str = True
+) -> Table:
+    """raw.<name>: the columns of FIELDS[record_type or name], then `extra`, then `raw`; `day`:
+    the date column partitions are replaced by (True = "day", False = none)."""
     columns = {c: t for c, t in FIELDS[record_type or name].items() if c not in drop}
-    return Table("raw", name, {**columns, **(extra or {}), "raw": "json"}, "day" if day else None)
+    day_column = day if isinstance(day, str) else ("day" if day else None)
+    return Table("raw", name, {**columns, **(extra or {}), "raw": "json"}, day_column)
 
 
 DAILY_USAGE = raw_table("daily_usage")
@@ -114,6 +125,26 @@ SPEND_SNAPSHOTS = raw_table(
 )
 REPO_BLOCKLISTS = raw_table("repo_blocklists", extra=SNAPSHOT, day=False)
 SNAPSHOT_TABLES = (TEAM_MEMBERS, SPEND_SNAPSHOTS, REPO_BLOCKLISTS)
+
+BILLING_GROUPS = raw_table(
+    "billing_groups", extra={**SNAPSHOT, "cycle_start": "datetime", "cycle_end": "datetime"}, day=False
+)
+
+# Analytics API: raw.analytics_<metric> and raw.analytics_by_user_<metric> (hyphens become
+# underscores), the documented field names as columns, partitioned by the rows' documented date
+# field (`event_date`, or `date` for dau and models). The leaderboard ranks users over a range
+# (no date): snapshots of the trailing 30 days.
+ANALYTICS_TABLES: dict[str, Table] = {
+    m: raw_table(analytics_record_type(m), day=analytics_date_field(m))
+    for m in TEAM_METRICS
+    if m != "leaderboard"
+}
+ANALYTICS_BY_USER_TABLES: dict[str, Table] = {
+    m: raw_table(analytics_record_type(m, by_user=True), day=analytics_date_field(m)) for m in BY_USER_METRICS
+}
+ANALYTICS_LEADERBOARD = raw_table(
+    "analytics_leaderboard", extra={**SNAPSHOT, "start_date": "date", "end_date": "date"}, day=False
+)
 
 # Daily usage's counters: summed per day to fingerprint a day and compare it with the API.
 DAILY_USAGE_SUMS = tuple(c for c, kind in FIELDS["daily_usage"].items() if kind == "int" and c != "date_ms")

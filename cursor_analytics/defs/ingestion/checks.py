@@ -64,6 +64,8 @@ class Check:
     description: str
     evaluate: Callable[[duckdb.DuckDBPyConnection, Table, Window], Outcome]
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+    # Other raw tables the check reads (it runs after them when they are in the same run).
+    reads: tuple[str, ...] = ()
 
 
 def _where(table: Table, window: Window, extra: str | None = None) -> tuple[str, list[Any]]:
@@ -520,6 +522,7 @@ def table_checks(table: Table, checks: Sequence[Check]) -> dg.AssetChecksDefinit
                 asset=asset_key,
                 description=c.description,
                 blocking=c.severity == dg.AssetCheckSeverity.ERROR,
+                additional_deps=[dg.AssetKey(["raw", name]) for name in c.reads],
             )
             for c in checks
         ],

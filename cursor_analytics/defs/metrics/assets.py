@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from cursor_analytics.defs.ingestion import analytics as raw_analytics
 from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.partitions import (
     add_metadata_per_day,
@@ -181,7 +182,7 @@ def user_daily_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBResource
 # --- team_daily_metrics ------------------------------------------------------------------------
 
 
-@_daily("team_daily_metrics", deps=[user_daily_metrics])
+@_daily("team_daily_metrics", deps=[user_daily_metrics, raw_analytics.team_analytics_assets["agent-edits"]])
 def team_daily_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Per UTC day, the whole team: active users, the two acceptance rates and the AI share of
     edited lines from team totals, requests by feature, spend and spend per active user.
@@ -189,6 +190,9 @@ def team_daily_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBResource
     - `tab_acceptance_rate = sum(tabs_accepted) / sum(tabs_shown)`
     - `suggestion_acceptance_rate = sum(accepts) / (sum(accepts) + sum(rejects))`
     - `ai_line_share = sum(accepted_lines_added) / sum(total_lines_added)`
+    - `line_acceptance_rate = agent_lines_accepted / agent_lines_suggested`: of the lines Cursor's
+      agent suggested, the share accepted (Analytics API, raw.analytics_agent_edits; NULL on days
+      it is not loaded)
     - `billed_cents`, `included_usage_cents`, `total_usage_cents`: the users' sums
     - `spend_per_active_user_cents = billed_cents / active_users` (billed spend only)
 
@@ -199,7 +203,7 @@ def team_daily_metrics(context: dg.AssetExecutionContext, duckdb: DuckDBResource
         duckdb,
         "team_daily_metrics",
         sql.TEAM_DAILY_SQL,
-        [],
+        [tables.ANALYTICS_TABLES["agent-edits"]],
         sql.TEAM_WINDOW_HEADLINE_SQL,
         chart=charts.acceptance_rate_trend,
     )
