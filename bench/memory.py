@@ -26,7 +26,7 @@ from bench.common import int_list, main, median, utc_today
 from bench.sim_server import SimProcess
 
 NAME = "memory"
-TARGET_MB = 400
+TARGET_MB = 256
 
 
 def child(argv: list[str]) -> None:

@@ -23,7 +23,7 @@ import pytest
 
 from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.resources import WarehouseResource
-from cursor_analytics.simulator import Simulator
+from cursor_analytics.simulator import Faults, Simulator
 from cursor_analytics_tests.support import materialize_days, query, resources, table_contents
 
 PATHS = {
@@ -270,3 +270,44 @@ def test_an_empty_page_in_the_middle_fails_the_run_and_shortens_nothing(sim, bas
 def test_daily_usage_whose_last_page_arrives_empty_fails_instead_of_loading_short(sim, baseline, tmp_path):
     result, db = run_spoiled(sim, baseline, tmp_path, "daily_usage", "empty_last", page=3)
     assert_failed_clearly_and_wrote_nothing(result, db, baseline, "/teams/daily-usage-data")
+
+
+def run_drifting(sim, baseline, tmp_path, name, drift, reads):
+    """Re-load the baseline's days of one dataset while the simulator's data moves under the
+    pages (`Faults.drift`) in `reads` reads (None: every read)."""
+    source, start, end, _ = baseline
+    db = tmp_path / "cursor.duckdb"
+    shutil.copy(source, db)
+    sim.faults = Faults(drift=drift, drift_reads=reads, paths=(PATHS[name],))
+    try:
+        res = our_resources(sim, db, page_size=PAGE_SIZES[name])
+        return materialize_days(
+            res, start, end, selection=dg.AssetSelection.assets(getattr(raw, name)), raise_on_error=False
+        ), db
+    finally:
+        sim.faults = Faults()
+
+
+@pytest.mark.parametrize(
+    "name, drift",
+    [("usage_events", "shift"), ("usage_events", "grow"), ("daily_usage", "grow"), ("ai_commits", "shift")],
+)
+def test_pages_that_move_while_paging_are_read_again_and_land_exactly_once(
+    sim, baseline, tmp_path, name, drift
+):
+    result, db = run_drifting(sim, baseline, tmp_path, name, drift, reads=1)
+    assert result.success
+    assert table_contents(db) == baseline[3]  # not one record doubled or lost
+    rereads = {
+        m.materialization.metadata["api_rereads"].value for m in result.get_asset_materialization_events()
+    }
+    assert rereads == {1}
+
+
+def test_pages_that_never_stop_moving_fail_the_run_naming_the_endpoint_and_write_nothing(
+    sim, baseline, tmp_path
+):
+    result, db = run_drifting(sim, baseline, tmp_path, "daily_usage", "shift", reads=None)
+    assert_failed_clearly_and_wrote_nothing(
+        result, db, baseline, "/teams/daily-usage-data", "changed while paging, in each of 3 reads"
+    )

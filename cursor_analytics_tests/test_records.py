@@ -251,3 +251,38 @@ def test_missing_identifying_field_names_endpoint_and_field():
     with pytest.raises(UnexpectedResponseError) as info:
         normalise("usage_events", {"timestamp": "yesterday"}, endpoint="/teams/filtered-usage-events")
     assert "timestamp" in str(info.value)
+
+
+# ------------------------------------------------------------------ values that cannot be stored
+
+
+@pytest.mark.parametrize(
+    "field, value, says",
+    [
+        ("chargedCents", "NaN", "finite"),
+        ("chargedCents", "Infinity", "finite"),
+        ("requestsCosts", float("inf"), "finite"),  # JSON's 1e400, or Python's json `Infinity`
+        ("requestsCosts", 10**400, "too large"),
+        ("model", "\ud800", "surrogate"),
+    ],
+)
+def test_a_value_that_cannot_be_stored_is_refused_naming_endpoint_field_and_record(field, value, says):
+    raw = {"timestamp": "1735689600123", "userEmail": "a@x.com", "chargedCents": 1.5, field: value}
+    with pytest.raises(UnexpectedResponseError) as caught:
+        normalise("usage_events", raw, endpoint="/teams/filtered-usage-events")
+    message = str(caught.value)
+    assert caught.value.endpoint == "/teams/filtered-usage-events"
+    assert f"field {field!r}" in message and "timestamp='1735689600123'" in message
+    assert says in message
+
+
+def test_a_whole_number_beyond_64_bits_is_refused_not_a_bare_arrow_error():
+    raw = {"timestamp": "1735689600123", "tokenUsage": {"inputTokens": 2**70}}
+    with pytest.raises(UnexpectedResponseError, match=r"'tokenUsage.inputTokens'.*64-bit range"):
+        normalise("usage_events", raw, endpoint="/teams/filtered-usage-events")
+    assert (
+        normalise("usage_events", {**raw, "tokenUsage": {"inputTokens": 2**63 - 1}}, endpoint="e")[
+            "input_tokens"
+        ]
+        == 2**63 - 1
+    )

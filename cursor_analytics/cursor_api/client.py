@@ -34,11 +34,10 @@ from .envelopes import (
     _analytics_envelope,
     _audit_envelope,
     _by_user_envelope,
-    _check_progress,
     _daily_envelope,
     _key,
     _leaderboard_envelope,
-    _optional_int,
+    _spend_envelope,
     _usage_envelope,
 )
 from .errors import (
@@ -52,7 +51,7 @@ from .errors import (
     ServerError,
     UnexpectedResponseError,
 )
-from .records import analytics_record_type, epoch_ms_to_datetime, normalise, normalise_all, to_datetime
+from .records import analytics_record_type, epoch_ms_to_datetime, normalise_all, to_datetime
 from .retry import RetryPolicy
 from .transport import DEFAULT_BASE_URL, Page, RequestStats, Transport, _check_base_url, _Reply
 
@@ -316,32 +315,31 @@ class CursorClient:
         """The current billing cycle's spend per member: all pages merged into one Page.
         `Page.extra`: subscription_cycle_start (datetime, UTC), total_members."""
         path = "/teams/spend"
-        records: list[dict[str, Any]] = []
-        page, total_pages, total_members, cycle_start = 1, 1, None, None
-        previous: str | None = None
-        while True:
-            reply = self._transport.call("POST", path, json_body={"page": page, "pageSize": SPEND_PAGE_SIZE})
-            raws = _key(reply.data, "teamMemberSpend", path, list)
-            total_pages = _optional_int(reply.data, "totalPages", path)
-            total_members = _optional_int(reply.data, "totalMembers", path)
-            cycle_ms = _optional_int(reply.data, "subscriptionCycleStart", path)
-            cycle_start = epoch_ms_to_datetime(cycle_ms) if cycle_ms is not None else None
-            more = total_pages is not None and page < total_pages
-            previous = _check_progress(path, page, raws, previous, more)
-            records.extend(normalise_all("spend", raws, endpoint=path, key="teamMemberSpend"))
-            self._transport.count_page()
-            if not more:
-                break
-            page += 1
+
+        def fetch(page: int) -> _Reply:
+            return self._transport.call("POST", path, json_body={"page": page, "pageSize": SPEND_PAGE_SIZE})
+
         today = _utc_today()
+        items: list[Any] = []
+        last: Page | None = None
+        for last in self._transport.pages(path, "spend", (today, today), fetch, _spend_envelope):
+            if last.restarted:
+                items.clear()
+            items.extend(last.items)
+        assert last is not None
+        cycle_ms = last.extra["subscription_cycle_start_ms"]
+        cycle_start = epoch_ms_to_datetime(cycle_ms) if cycle_ms is not None else None
+        total_members = last.extra["total_members"]
         return Page(
             endpoint=path,
-            records=records,
-            page=page,
-            total_pages=total_pages,
+            items=items,
+            page=last.page,
+            total_pages=last.total_pages,
             total_count=total_members,
             window=(cycle_start.date() if cycle_start else today, today),
             extra={"subscription_cycle_start": cycle_start, "total_members": total_members},
+            record_type="spend",
+            list_key="teamMemberSpend",
         )
 
     @checked_range
@@ -555,14 +553,14 @@ class CursorClient:
                             f"CSV line {reader.line_num} has more values than the header has columns",
                             endpoint=path,
                         )
-                    batch.append(normalise(record_type, row, endpoint=path))
+                    batch.append(row)
                     if len(batch) >= self.page_size:
                         number += 1
-                        yield self._csv_page(path, batch, number, (lo, hi), reply.not_modified)
+                        yield self._csv_page(path, record_type, batch, number, (lo, hi), reply.not_modified)
                         batch = []
                 if batch or number == 0:
                     number += 1
-                    yield self._csv_page(path, batch, number, (lo, hi), reply.not_modified)
+                    yield self._csv_page(path, record_type, batch, number, (lo, hi), reply.not_modified)
             except csv.Error as exc:
                 raise UnexpectedResponseError(
                     f"the CSV body could not be read: {exc}", endpoint=path
@@ -570,9 +568,11 @@ class CursorClient:
             finally:
                 reply.csv_file.close()
 
-    def _csv_page(self, path, records, number, window, not_modified) -> Page:
+    def _csv_page(self, path, record_type, rows, number, window, not_modified) -> Page:
         self._transport.count_page()
-        return Page(path, records, number, None, None, window, not_modified)
+        page = Page(path, rows, number, None, None, window, not_modified, record_type=record_type)
+        page.records  # noqa: B018 (normalised while the CSV is read: an error names its page)
+        return page
 
     # ------------------------------------------------------------ Analytics API
 

@@ -8,8 +8,6 @@ functions over parsed JSON: no HTTP.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,11 +20,14 @@ from .records import to_int
 class _Envelope:
     items: list[Any]
     list_key: str
-    has_next: bool
+    has_next: bool | None  # None: no such flag, more pages while the page is below total_pages
     page: int | None = None
     total_pages: int | None = None
     total_count: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The sizes the server announces ({"totalUsers": 12, ...}): a change between pages of one
+    # read means the data moved under the pages (records repeated or lost).
+    announced: dict[str, int | None] = field(default_factory=dict)
 
 
 def _key(data: Any, key: str, path: str, kind: type) -> Any:
@@ -81,13 +82,16 @@ def _daily_envelope(data: Any, path: str) -> _Envelope:
     items = _key(data, "data", path, list)
     pagination = _optional_dict(data, "pagination", path) or {}
     has_next = bool(_bool_field(pagination, "hasNextPage", path))
+    total_pages = _optional_int(pagination, "totalPages", path)
     return _Envelope(
         items,
         "data",
         has_next,
         page=_optional_int(pagination, "page", path) if pagination else None,
-        total_pages=_optional_int(pagination, "totalPages", path),
+        total_pages=total_pages,
         extra={"period": data.get("period")},
+        # paged over users: rows per page vary, the number of users must not
+        announced={"totalUsers": _optional_int(pagination, "totalUsers", path), "totalPages": total_pages},
     )
 
 
@@ -105,14 +109,16 @@ def _usage_envelope(data: Any, path: str) -> _Envelope:
             endpoint=path,
         )
     pagination = pagination or {}
+    total_pages = _optional_int(pagination, "numPages", path)
     return _Envelope(
         items,
         "usageEvents",
         has_next,
         page=_optional_int(pagination, "currentPage", path),
-        total_pages=_optional_int(pagination, "numPages", path),
+        total_pages=total_pages,
         total_count=total,
         extra={"period": data.get("period")},
+        announced={"totalUsageEventsCount": total, "numPages": total_pages},
     )
 
 
@@ -131,30 +137,48 @@ def _ai_code_envelope(data: Any, path: str) -> _Envelope:
         page=page,
         total_pages=max(1, math.ceil(total / page_size)),
         total_count=total,
+        announced={"totalCount": total},
     )
 
 
 def _audit_envelope(data: Any, path: str) -> _Envelope:
     items = _key(data, "events", path, list)
     pagination = _key(data, "pagination", path, dict)
+    total_pages = _optional_int(pagination, "totalPages", path)
+    total = _optional_int(pagination, "totalCount", path)
     return _Envelope(
         items,
         "events",
         bool(_bool_field(pagination, "hasNextPage", path)),
         page=_optional_int(pagination, "page", path),
-        total_pages=_optional_int(pagination, "totalPages", path),
-        total_count=_optional_int(pagination, "totalCount", path),
+        total_pages=total_pages,
+        total_count=total,
+        announced={"totalCount": total, "totalPages": total_pages},
     )
 
 
-def _check_progress(path: str, page: int, items: list[Any], previous: str | None, more: bool) -> str:
-    """Refuse an empty page that announces more, and a page identical to the one before."""
+def _spend_envelope(data: Any, path: str) -> _Envelope:
+    items = _key(data, "teamMemberSpend", path, list)
+    total_pages = _optional_int(data, "totalPages", path)
+    total_members = _optional_int(data, "totalMembers", path)
+    cycle_ms = _optional_int(data, "subscriptionCycleStart", path)
+    return _Envelope(
+        items,
+        "teamMemberSpend",
+        has_next=False if total_pages is None else None,
+        total_pages=total_pages,
+        extra={"subscription_cycle_start_ms": cycle_ms, "total_members": total_members},
+        announced={"totalMembers": total_members, "totalPages": total_pages},
+    )
+
+
+def _check_progress(path: str, page: int, items: list[Any], previous: list[Any] | None, more: bool) -> None:
+    """Refuse an empty page that announces more, and a page identical to the one before (a
+    server bug, not drift: re-reading would not help)."""
     if more and not items:
         raise UnexpectedResponseError(f"page {page} is empty but announces more pages", endpoint=path)
-    fingerprint = hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest()
-    if items and fingerprint == previous:
+    if items and previous is not None and items == previous:
         raise UnexpectedResponseError(f"page {page} repeats page {page - 1}", endpoint=path)
-    return fingerprint
 
 
 def _analytics_envelope(data: Any, path: str) -> _Envelope:

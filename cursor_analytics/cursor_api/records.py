@@ -13,6 +13,7 @@ snake_case columns in any order (values arrive as text and are parsed here).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -278,7 +279,17 @@ def to_str(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    return to_id(value) if isinstance(value, (int, float)) else str(value)
+    return to_id(value) if isinstance(value, (int, float)) else _text(str(value))
+
+
+def _text(text: str) -> str:
+    """Text that can be stored: a lone UTF-16 surrogate (JSON "\\ud800") cannot be UTF-8."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("holds a lone UTF-16 surrogate, which is not text") from None
+    return text
 
 
 def to_id(value: Any) -> str | None:
@@ -289,7 +300,17 @@ def to_id(value: Any) -> str | None:
         raise ValueError(f"expected an id, got {value!r}")
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip() if isinstance(value, str) else str(value)
+    return _text(value.strip()) if isinstance(value, str) else str(value)
+
+
+# DuckDB's BIGINT: a whole number outside it is refused rather than stored wrong.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def _in_range(number: int) -> int:
+    if not INT_MIN <= number <= INT_MAX:
+        raise ValueError(f"{number} is outside the 64-bit range of whole numbers")
+    return number
 
 
 def to_int(value: Any) -> int | None:
@@ -298,19 +319,21 @@ def to_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
-        return value
+        return _in_range(value)
     if isinstance(value, float):
         if value.is_integer():
-            return int(value)
+            return _in_range(int(value))
         raise ValueError(f"expected a whole number, got {value!r}")
     if isinstance(value, str):
         text = value.strip()
         try:
-            return int(text)
-        except ValueError:
+            return _in_range(int(text))
+        except ValueError as exc:
+            if "64-bit" in str(exc):
+                raise
             number = float(text)
             if number.is_integer():
-                return int(number)
+                return _in_range(int(number))
             raise ValueError(f"expected a whole number, got {value!r}") from None
     raise ValueError(f"expected a whole number, got {type(value).__name__}")
 
@@ -319,10 +342,14 @@ def to_float(value: Any) -> float | None:
     if _blank(value):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        return float(value.strip())
-    raise ValueError(f"expected a number, got {type(value).__name__}")
+        number = float(value)  # 2**1100 raises OverflowError (caught with the ValueErrors)
+    elif isinstance(value, str):
+        number = float(value.strip())
+    else:
+        raise ValueError(f"expected a number, got {type(value).__name__}")
+    if not math.isfinite(number):  # "NaN", "Infinity", 1e400: never a real amount or count
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
 
 
 _TRUE = {"true", "t", "1", "yes", "y"}
@@ -549,8 +576,34 @@ def _first(raw: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str | None, A
     return None, None
 
 
-def _bad(endpoint: str, field: str, detail: str) -> UnexpectedResponseError:
-    return UnexpectedResponseError(f"field {field!r} of a record {detail}", endpoint=endpoint)
+# What a value that cannot be read raises (fromtimestamp: OverflowError or OSError when out of range).
+_UNREADABLE = (ValueError, TypeError, OverflowError, OSError)
+
+
+def _bad(
+    endpoint: str, field: str, detail: str, raw: Any = None, record_type: str = ""
+) -> UnexpectedResponseError:
+    return UnexpectedResponseError(
+        f"field {field!r} of {_which(record_type, raw)} {detail}; nothing of this read was stored",
+        endpoint=endpoint,
+        hint="The API sent a value that is not what its documentation describes: report it to "
+        "Cursor with the record named here",
+    )
+
+
+def _which(record_type: str, raw: Any) -> str:
+    """Names a record by its identifying fields (REQUIRED), as sent: 'the record with timestamp
+    '1735...'', so that a refused value can be found in the API's answer."""
+    if not isinstance(raw, Mapping) or record_type not in _SPECS:
+        return "a record"
+    named = []
+    for group in REQUIRED[record_type]:
+        for column in group:
+            key, value = _first(raw, _SPECS[record_type][column][0])
+            if key is not None and not _blank(value) and not isinstance(value, (dict, list)):
+                named.append(f"{key}={str(value)[:80]!r}")
+                break
+    return f"the record with {', '.join(named)}" if named else "a record"
 
 
 def normalise(record_type: str, raw: Any, *, endpoint: str) -> dict[str, Any]:
@@ -564,28 +617,32 @@ def normalise(record_type: str, raw: Any, *, endpoint: str) -> dict[str, Any]:
         key, value = _first(raw, sources)
         try:
             out[column] = parse(value)
-        except (ValueError, TypeError) as exc:
-            raise _bad(endpoint, key or column, f"could not be read: {exc}") from None
+        except _UNREADABLE as exc:
+            raise _bad(endpoint, key or column, f"could not be read: {exc}", raw, record_type) from None
 
     if record_type == "usage_events":
         usage = raw.get("tokenUsage")
         if usage is not None and not isinstance(usage, Mapping):
-            raise _bad(endpoint, "tokenUsage", f"is not an object but {type(usage).__name__}")
+            raise _bad(
+                endpoint, "tokenUsage", f"is not an object but {type(usage).__name__}", raw, record_type
+            )
         for column, (key, parse) in _TOKEN_USAGE.items():
             value = usage.get(key) if usage else None
             if value is None:
                 value = raw.get(key, raw.get(column))  # flattened variant
             try:
                 out[column] = parse(value)
-            except (ValueError, TypeError) as exc:
-                raise _bad(endpoint, f"tokenUsage.{key}", f"could not be read: {exc}") from None
+            except _UNREADABLE as exc:
+                raise _bad(
+                    endpoint, f"tokenUsage.{key}", f"could not be read: {exc}", raw, record_type
+                ) from None
     if record_type == "daily_usage" and out["day"] is None and out["date_ms"] is not None:
         out["day"] = epoch_ms_to_datetime(out["date_ms"]).date()
     if record_type in _DAY_FROM:
         moment = out[_DAY_FROM[record_type]]
         out["day"] = moment.date() if moment is not None else None
     if record_type == "ai_changes":
-        out["files"] = _files(out["files"], endpoint)
+        out["files"] = _files(out["files"], endpoint, raw)
     if record_type == "audit_logs" and isinstance(out["event_data"], str):
         out["event_data"] = {"text": out["event_data"]}
 
@@ -599,15 +656,15 @@ def normalise(record_type: str, raw: Any, *, endpoint: str) -> dict[str, Any]:
     return out
 
 
-def _files(metadata: Any, endpoint: str) -> list[dict[str, Any]] | None:
+def _files(metadata: Any, endpoint: str, raw: Any) -> list[dict[str, Any]] | None:
     if metadata is None:
         return None
     if not isinstance(metadata, list):
-        raise _bad(endpoint, "metadata", f"is not a list but {type(metadata).__name__}")
+        raise _bad(endpoint, "metadata", f"is not a list but {type(metadata).__name__}", raw, "ai_changes")
     files = []
     for item in metadata:
         if not isinstance(item, Mapping):
-            raise _bad(endpoint, "metadata", "holds an entry that is not an object")
+            raise _bad(endpoint, "metadata", "holds an entry that is not an object", raw, "ai_changes")
         try:
             files.append(
                 {
@@ -617,8 +674,8 @@ def _files(metadata: Any, endpoint: str) -> list[dict[str, Any]] | None:
                     "lines_deleted": to_int(_first(item, ("linesDeleted", "lines_deleted"))[1]),
                 }
             )
-        except (ValueError, TypeError) as exc:
-            raise _bad(endpoint, "metadata", f"could not be read: {exc}") from None
+        except _UNREADABLE as exc:
+            raise _bad(endpoint, "metadata", f"could not be read: {exc}", raw, "ai_changes") from None
     return files
 
 

@@ -20,8 +20,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import IO, Any, Literal
 from urllib.parse import urlencode
 
@@ -68,30 +70,51 @@ def key_problem(api_key: object) -> str | None:
     return None
 
 
-@dataclass
+# Reads of one chunk from its first page when the data moves while paging, before failing.
+MAX_READS = 3
+
+
+class _Drift(Exception):
+    """The data moved under the pages of one read (internal: the read starts again)."""
+
+
+@dataclass(eq=False)
 class Page:
-    """One response's worth of normalised records."""
+    """One response's worth of records: `items` as the API sent them, `records` normalised
+    (`records.normalise`, done on first use). `body` is the response's JSON text (None for CSV
+    pages) and `fingerprint` its SHA-256. `restarted`: the first page of a chunk read again
+    because its data moved while paging; drop what was received of `window` before it."""
 
     endpoint: str
-    records: list[dict[str, Any]]
+    items: list[Any]
     page: int
     total_pages: int | None
     total_count: int | None
     window: tuple[date, date]
     not_modified: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    record_type: str = ""
+    list_key: str = ""
+    body: bytes | None = None
+    fingerprint: str | None = None
+    restarted: bool = False
+
+    @cached_property
+    def records(self) -> list[dict[str, Any]]:
+        return normalise_all(self.record_type, self.items, endpoint=self.endpoint, key=self.list_key)
 
 
 @dataclass
 class RequestStats:
-    """What the client did: HTTP attempts per endpoint path, pages read, retries, 304s, and the
-    seconds spent waiting for the client-side rate limiter."""
+    """What the client did: HTTP attempts per endpoint path, pages read, retries, 304s, the
+    seconds spent waiting for the client-side rate limiter, and re-reads of drifting chunks."""
 
     requests: Counter = field(default_factory=Counter)
     pages: int = 0
     retries: int = 0
     not_modified: int = 0
     rate_limit_waits_seconds: float = 0.0
+    restarts: int = 0  # chunks read again from the first page because their data moved
 
     @property
     def total_requests(self) -> int:
@@ -118,6 +141,7 @@ class _Reply:
     data: Any = None  # parsed JSON (None for 204 and CSV)
     csv_file: IO[str] | None = None
     not_modified: bool = False
+    body: bytes = b""  # the JSON body as received
 
 
 # ------------------------------------------------------------------ configuration
@@ -203,74 +227,136 @@ class Transport:
         fetch: Callable[[int], _Reply],
         read_envelope: Callable[[Any, str], _Envelope],
     ) -> Iterator[Page]:
-        """Page through one chunk, guarding against servers that repeat pages, send empty pages
-        while announcing more, or lose records (seen != the announced total)."""
-        page = 1
-        seen = 0
-        previous: str | None = None
-        first_total: int | None = None
-        while True:
-            reply = fetch(page)
-            env = read_envelope(reply.data, path)
-            if page == 1:
-                first_total = env.total_count
-            elif env.total_count != first_total:
-                raise UnexpectedResponseError(
-                    f"the record count changed while paging ({first_total} on page 1, "
-                    f"{env.total_count} on page {page}): new data arrived and shifted the "
-                    "pages, so records could be repeated or lost; retry the read",
-                    endpoint=path,
-                )
-            if env.page is not None and env.page != page:
-                raise UnexpectedResponseError(
-                    f"asked for page {page} but the server answered page {env.page}", endpoint=path
-                )
-            more = env.has_next
-            if more and env.total_pages is not None and page >= env.total_pages:
-                raise UnexpectedResponseError(
-                    f"page {page} of {env.total_pages} announces a next page", endpoint=path
-                )
-            previous = _check_progress(path, page, env.items, previous, more)
-            if (
-                not more
-                and env.total_pages is not None
-                and (page < env.total_pages or (page > 1 and not env.items))
-            ):
-                raise UnexpectedResponseError(
-                    f"page {page} is {'empty' if not env.items else 'the last'} but "
-                    f"{env.total_pages} pages were announced: the read would stop short; "
-                    "retry the read",
-                    endpoint=path,
-                )
-            records = normalise_all(record_type, env.items, endpoint=path, key=env.list_key)
-            seen += len(records)
-            if env.total_count is not None and seen > env.total_count:
-                raise UnexpectedResponseError(
-                    f"{seen} records read by page {page}, more than the {env.total_count} "
-                    "announced: the server repeats records across pages",
-                    endpoint=path,
-                )
-            self.count_page()
-            yield Page(
-                endpoint=path,
-                records=records,
-                page=page,
-                total_pages=env.total_pages,
-                total_count=env.total_count,
-                window=window,
-                not_modified=reply.not_modified,
-                extra=env.extra,
-            )
-            if not more:
-                if env.total_count is not None and seen != env.total_count:
+        """Page through one chunk, fetching page n + 1 while the caller handles page n (one
+        page in flight; every request still goes through the pacing and the retry policy).
+
+        Refuses servers that repeat pages, send empty pages while announcing more, or answer
+        more records than they announced. Data that moves while paging (an announced total
+        that changes, a page that starts with a record of the page before, fewer records
+        than announced at the end) is read again from the first page, up to MAX_READS times;
+        the first page of a re-read is marked `restarted`: the caller drops what it received
+        of this chunk before. Then the read fails, naming the endpoint."""
+        for read in range(1, MAX_READS + 1):
+            try:
+                yield from self._read(path, record_type, window, fetch, read_envelope, read > 1)
+                return
+            except _Drift as drift:
+                with self._stats_lock:
+                    self.stats.restarts += 1
+                if read == MAX_READS:
                     raise UnexpectedResponseError(
-                        f"read {seen} records over {page} page(s) but the server announced "
-                        f"{env.total_count} (the data changed while paging, or pages were lost): "
+                        f"the data changed while paging, in each of {MAX_READS} reads from the first "
+                        f"page ({drift}); records would have been repeated or lost, so none of "
+                        f"{window[0]}..{window[1]} is kept",
+                        endpoint=path,
+                        hint="Retry later, when the API's data for these days has settled",
+                    ) from None
+                logger.warning(
+                    "%s: %s; reading %s..%s again from the first page", path, drift, window[0], window[1]
+                )
+
+    def _read(
+        self,
+        path: str,
+        record_type: str,
+        window: tuple[date, date],
+        fetch: Callable[[int], _Reply],
+        read_envelope: Callable[[Any, str], _Envelope],
+        restarted: bool,
+    ) -> Iterator[Page]:
+        page, seen = 1, 0
+        previous: list[Any] | None = None  # the items of the page before
+        firsts: dict[str, int] = {}  # each page's first record (as JSON) -> its page
+        first_announced: dict[str, int | None] | None = None
+        ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cursor-api-prefetch")
+        next_reply: Future[_Reply] | None = None
+        try:
+            reply = fetch(1)
+            while True:
+                env = read_envelope(reply.data, path)
+                if first_announced is None:
+                    first_announced = env.announced
+                elif env.announced != first_announced:
+                    changed = ", ".join(
+                        f"{key} {first_announced.get(key)} on page 1, {value} on page {page}"
+                        for key, value in env.announced.items()
+                        if first_announced.get(key) != value
+                    )
+                    raise _Drift(f"the record count changed while paging: {changed}")
+                if env.page is not None and env.page != page:
+                    raise UnexpectedResponseError(
+                        f"asked for page {page} but the server answered page {env.page}", endpoint=path
+                    )
+                more = env.has_next
+                if more is None:
+                    more = env.total_pages is not None and page < env.total_pages
+                if more and env.total_pages is not None and page >= env.total_pages:
+                    raise UnexpectedResponseError(
+                        f"page {page} of {env.total_pages} announces a next page", endpoint=path
+                    )
+                _check_progress(path, page, env.items, previous, more)
+                if (
+                    not more
+                    and env.total_pages is not None
+                    and (page < env.total_pages or (page > 1 and not env.items))
+                ):
+                    raise UnexpectedResponseError(
+                        f"page {page} is {'empty' if not env.items else 'the last'} but "
+                        f"{env.total_pages} pages were announced: the read would stop short; "
                         "retry the read",
                         endpoint=path,
                     )
-                return
-            page += 1
+                if env.items:
+                    first = json.dumps(env.items[0], sort_keys=True, default=str)
+                    if first in firsts:
+                        raise UnexpectedResponseError(
+                            f"page {page} repeats the records of page {firsts[first]}", endpoint=path
+                        )
+                    firsts[first] = page
+                    if previous is not None and env.items[0] in previous:
+                        # Shifted by records that arrived ahead of this page. (A record sent
+                        # twice by the API, once on each side of a page boundary, looks the
+                        # same: such a read fails too, rather than risk a doubled record.)
+                        raise _Drift(
+                            f"page {page} starts with a record of page {page - 1}: the pages "
+                            "shifted while paging"
+                        )
+                seen += len(env.items)
+                if env.total_count is not None and seen > env.total_count:
+                    raise UnexpectedResponseError(
+                        f"{seen} records read by page {page}, more than the {env.total_count} "
+                        "announced: the server repeats records across pages",
+                        endpoint=path,
+                    )
+                if not more and env.total_count is not None and seen != env.total_count:
+                    raise _Drift(
+                        f"read {seen} records over {page} page(s) but the server announced {env.total_count}"
+                    )
+                if more:  # the next page is fetched while the caller handles this one
+                    next_reply = ahead.submit(fetch, page + 1)
+                self.count_page()
+                yield Page(
+                    endpoint=path,
+                    items=env.items,
+                    page=page,
+                    total_pages=env.total_pages,
+                    total_count=env.total_count,
+                    window=window,
+                    not_modified=reply.not_modified,
+                    extra=env.extra,
+                    record_type=record_type,
+                    list_key=env.list_key,
+                    body=reply.body,
+                    fingerprint=hashlib.sha256(reply.body).hexdigest(),
+                    restarted=restarted and page == 1,
+                )
+                if next_reply is None:
+                    return
+                reply, next_reply = next_reply.result(), None
+                previous = env.items
+                page += 1
+        finally:  # never leave a request running behind a failed or abandoned read
+            ahead.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------ HTTP
 
@@ -377,7 +463,8 @@ class Transport:
                 limiter.refund()  # a 304 does not count against Cursor's rate limit
             with self._stats_lock:
                 self.stats.not_modified += 1
-            return self._decode(cached["body"], status, endpoint, expect, not_modified=True)
+            body = cached["body"] if expect == "csv" else cached["body"].encode()
+            return self._decode(body, status, endpoint, expect, not_modified=True)
         if 200 <= status < 300:
             if cache_key and response.headers.get("ETag"):
                 body_text = self._spooled_text(spool) if expect == "csv" else response.text
@@ -396,13 +483,15 @@ class Transport:
                         f"HTTP {status} with an empty body", endpoint=endpoint, retryable=True
                     )
                 return _Reply(status)
-            return self._decode(response.text, status, endpoint, expect)
+            return self._decode(response.content, status, endpoint, expect)
         raise self._error(response, endpoint, method)
 
     def _decode(
-        self, text: str, status: int, endpoint: str, expect: str, not_modified: bool = False
+        self, text: str | bytes, status: int, endpoint: str, expect: str, not_modified: bool = False
     ) -> _Reply:
+        """JSON from the body's bytes (kept in the reply), or CSV text spooled to a file."""
         if expect == "csv":
+            assert isinstance(text, str)
             spool = tempfile.SpooledTemporaryFile(
                 max_size=8 * 1024 * 1024, mode="w+", encoding="utf-8", newline=""
             )
@@ -418,7 +507,15 @@ class Transport:
                 status_code=status,
                 retryable=True,
             ) from None
-        return _Reply(status, data=data, not_modified=not_modified)
+        except UnicodeDecodeError as exc:
+            raise UnexpectedResponseError(
+                f"the body is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                endpoint=endpoint,
+                status_code=status,
+                retryable=True,
+            ) from None
+        body = text if isinstance(text, bytes) else text.encode()
+        return _Reply(status, data=data, not_modified=not_modified, body=body)
 
     @staticmethod
     def _spooled_text(spool: IO[str] | None) -> str | None:

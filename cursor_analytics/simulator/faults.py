@@ -1,4 +1,5 @@
-"""Injected failures: server errors, spurious 429s, slow, dropped and truncated responses.
+"""Injected failures: server errors, spurious 429s, slow, dropped and truncated responses, and
+data that moves while a client pages through it.
 
 `Faults` describes the failure rates; `FaultInjector` draws, request by request, which fault (if
 any) hits. The draws come from a `random.Random(seed)` consumed in request order, so the same
@@ -26,6 +27,15 @@ class Faults:
     - `drop_rate`: close the connection without any response.
     - `truncate_rate`: send the status line and headers (full `Content-Length`) but only part
       of the body, then close the connection.
+    - `drift`: the data moves under a read that pages (asks for page 1, then 2, ...): from its
+      second page on, the pages are shifted by one record, as if one arrived at the head of
+      the list after page 1 was served. `"grow"`: a new record (a new event, commit or audit
+      event; for daily usage, paged over users, a user who joins): the announced total
+      (`totalUsageEventsCount`, `totalCount`, `totalUsers`, `totalMembers`) grows by one.
+      `"shift"`: the total stays the same (one record left the end as one arrived), so only the
+      records tell: the last record of page n is served again first on page n + 1.
+    - `drift_reads`: how many reads drift (each request for page 1 starts a read; `None` =
+      every read).
     - `seed`: seed of the fault draws.
     - `paths`: if given, only requests to these paths (exact URL paths) can be hit.
     """
@@ -37,8 +47,14 @@ class Faults:
     slow_seconds: float = 0.0
     drop_rate: float = 0.0
     truncate_rate: float = 0.0
+    drift: str | None = None
+    drift_reads: int | None = 1
     seed: int = 0
     paths: frozenset[str] | tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.drift not in (None, "grow", "shift"):
+            raise ValueError(f"drift must be None, 'grow' or 'shift', got {self.drift!r}")
 
     @property
     def any(self) -> bool:
@@ -70,6 +86,8 @@ class FaultInjector:
         self._rng = random.Random(faults.seed)
         self._burst = 0
         self._lock = threading.Lock()
+        self._drifted_reads = 0
+        self._drifting: dict[str, bool] = {}
 
     def decide(self, path: str) -> FaultDecision:
         f = self.faults
@@ -96,6 +114,22 @@ class FaultInjector:
             if r_trunc < f.truncate_rate:
                 return FaultDecision("truncate", slow)
             return FaultDecision(None, slow)
+
+    def drift(self, path: str, page: int) -> tuple[int, int]:
+        """(records the page is shifted by, records added to the announced total) for this page
+        of a paged read of `path`."""
+        f = self.faults
+        if f.drift is None or (f.paths is not None and path not in _as_set(f.paths)):
+            return 0, 0
+        with self._lock:
+            if page == 1:  # a new read starts
+                drifts = f.drift_reads is None or self._drifted_reads < f.drift_reads
+                self._drifting[path] = drifts
+                self._drifted_reads += drifts
+                return 0, 0
+            if not self._drifting.get(path):
+                return 0, 0
+        return 1, 1 if f.drift == "grow" else 0
 
 
 def _as_set(paths: Iterable[str]) -> frozenset[str]:

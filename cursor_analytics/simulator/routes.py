@@ -205,19 +205,20 @@ def daily_usage(sim: Simulator, req: Request) -> Response:
             for ud in team.user_days(d):
                 seen.setdefault(ud.member.index, ud.member)
         users = [seen[i] for i in sorted(seen)]
-        chosen = {m.index for m in users[(page - 1) * size : page * size]}
+        shift, grown = _drift(sim, req, page)
+        chosen = {m.index for m in users[max(0, (page - 1) * size - shift) : page * size - shift]}
         for d in days:
             for ud in team.user_days(d):
                 if ud.member.index in chosen:
                     rows.append(team.daily_row(ud, d, start_ms=start, start_day=s_day))
-        total_pages = _pages(len(users), size)
+        total_pages = _pages(len(users) + grown, size)
         out = {
             "data": rows,
             "period": {"startDate": body["startDate"], "endDate": body["endDate"]},
             "pagination": {
                 "page": page,
                 "pageSize": size,
-                "totalUsers": len(users),
+                "totalUsers": len(users) + grown,
                 "totalPages": total_pages,
                 "hasNextPage": page < total_pages,
                 "hasPreviousPage": page > 1,
@@ -261,13 +262,14 @@ def spend(sim: Simulator, req: Request) -> Response:
     }
     pairs.sort(key=lambda p: p[0].email)
     pairs.sort(key=keys[sort_by], reverse=direction == "desc")
-    rows = [r for _, r in pairs[(page - 1) * size : page * size]]
+    shift, grown = _drift(sim, req, page)
+    rows = [r for _, r in pairs[max(0, (page - 1) * size - shift) : page * size - shift]]
     return json_response(
         {
             "teamMemberSpend": rows,
             "subscriptionCycleStart": day_start_ms(team.cycle_start),
-            "totalMembers": len(pairs),
-            "totalPages": _pages(len(pairs), size),
+            "totalMembers": len(pairs) + grown,
+            "totalPages": _pages(len(pairs) + grown, size),
         }
     )
 
@@ -294,8 +296,9 @@ def usage_events(sim: Simulator, req: Request) -> Response:
             found = None
         member, filtered = found, True
     segments = team.event_segments(start, end, member, only_member=filtered)
-    total = sum(len(s) for _, s in segments)
-    events = team.events_page(segments, (page - 1) * size, size)
+    shift, grown = _drift(sim, req, page)
+    total = sum(len(s) for _, s in segments) + grown
+    events = team.events_page(segments, max(0, (page - 1) * size - shift), size)
     num_pages = _pages(total, size)
     return json_response(
         {
@@ -311,6 +314,11 @@ def usage_events(sim: Simulator, req: Request) -> Response:
             "period": {"startDate": start, "endDate": end},
         }
     )
+
+
+def _drift(sim: Simulator, req: Request, page: int) -> tuple[int, int]:
+    """Faults.drift: (records this page is shifted by, records added to the announced total)."""
+    return sim._faults.drift(req.path, page)
 
 
 def _outcome_error(message: str) -> ApiError:
@@ -435,14 +443,16 @@ def audit_logs(sim: Simulator, req: Request) -> Response:
             if search not in hay:
                 continue
         items.append(e)
-    total_pages = _pages(len(items), size)
+    shift, grown = _drift(sim, req, page)
+    total_pages = _pages(len(items) + grown, size)
+    first = max(0, (page - 1) * size - shift)
     return json_response(
         {
-            "events": [team.audit_record(e) for e in items[(page - 1) * size : page * size]],
+            "events": [team.audit_record(e) for e in items[first : first + size]],
             "pagination": {
                 "page": page,
                 "pageSize": size,
-                "totalCount": len(items),
+                "totalCount": len(items) + grown,
                 "totalPages": total_pages,
                 "hasNextPage": page < total_pages,
                 "hasPreviousPage": page > 1,
@@ -493,10 +503,12 @@ def _code_json(sim: Simulator, req: Request, kind: str) -> Response:
     page, size = _page_params(req.q("page"), req.q("pageSize"), 100, MAX_PAGE_SIZE)
     items = _code_items(sim, req, kind)
     render = sim.team.commit_record if kind == "commits" else sim.team.change_record
+    shift, grown = _drift(sim, req, page)
+    first = max(0, (page - 1) * size - shift)
     return json_response(
         {
-            "items": [render(i) for i in items[(page - 1) * size : page * size]],
-            "totalCount": len(items),
+            "items": [render(i) for i in items[first : first + size]],
+            "totalCount": len(items) + grown,
             "page": page,
             "pageSize": size,
         }

@@ -14,13 +14,15 @@ fails with an error that names the holder.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import random
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cursor_analytics.cursor_api import Page
+from cursor_analytics.cursor_api.columnar import COLUMNAR, typed_query
+from cursor_analytics.cursor_api.records import normalise_all
 from cursor_analytics.warehouse.tables import SQL_TYPES, Table, quote_ident
 
 LOADED_AT = "_loaded_at"
@@ -155,56 +160,184 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
 
 
 class Staging:
-    """Rows for one or more tables, spooled to Parquet files in a private temporary folder."""
+    """Rows for one or more tables, spooled to Parquet files in a private temporary folder.
+
+    Rows are staged in segments (one per API read of a date chunk, `segment=` any hashable key):
+    `discard(segment)` drops what one segment staged, when its read starts again.
+
+    `append_page` keeps a page of a record type with a columnar reading (usage events, AI
+    commits) as the response's own JSON; `close` then types all of them in one DuckDB query
+    (`cursor_api.columnar`) into Parquet, and reads with `records.normalise` only the records
+    that query does not vouch for (which it reads too, or refuses naming the field)."""
 
     def __init__(self, tables: Iterable[Table]):
         self._dir = tempfile.TemporaryDirectory(prefix="cursor-analytics-stage-")
         self._tables = {t.fqn: t for t in tables}
-        self._writers: dict[str, pq.ParquetWriter] = {}
-        self._pages_seen: dict[str, set[str]] = {fqn: set() for fqn in self._tables}
-        self.row_counts: dict[str, int] = {fqn: 0 for fqn in self._tables}
+        self._writers: dict[tuple[str, Any], pq.ParquetWriter] = {}
+        self._files: dict[tuple, Path] = {}  # (table, segment[, typed file]) -> Parquet file
+        self._pages_seen: dict[tuple[str, str], Any] = {}  # (table, page fingerprint) -> segment
+        self._rows: dict[tuple[str, Any], int] = {}
+        # (table, segment) -> the pages waiting to be typed: (file, records, page without them)
+        self._pages: dict[tuple[str, Any], list[tuple[Path, int, Page]]] = {}
+        self._page_files = 0
+        self._typed: dict[tuple, int] = {}  # typed file's key -> the records the query vouched for
         # After publish: per table, (day, rows) staged outside the window, which are not stored.
         self.out_of_window: dict[str, list[tuple[date | None, int]]] = {fqn: [] for fqn in self._tables}
 
-    def path(self, table: Table) -> Path:
-        return Path(self._dir.name) / f"{table.fqn}.parquet"
+    @property
+    def row_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(self._tables, 0)
+        for (fqn, _segment), n in self._rows.items():
+            counts[fqn] += n
+        return counts
 
-    def append(self, table: Table, rows: list[Mapping[str, Any]]) -> None:
+    @property
+    def typed_in_bulk(self) -> dict[str, int]:
+        """Records per table that the columnar query typed (the others: records.normalise)."""
+        counts: dict[str, int] = {}
+        for key, n in self._typed.items():
+            if key in self._files:
+                counts[key[0]] = counts.get(key[0], 0) + n
+        return counts
+
+    def paths(self, table: Table) -> list[Path]:
+        return [path for key, path in self._files.items() if key[0] == table.fqn]
+
+    def append(self, table: Table, rows: Sequence[Mapping[str, Any]], segment: Any = None) -> None:
         if not rows:
             return
-        writer = self._writers.get(table.fqn)
+        key = (table.fqn, segment)
+        writer = self._writers.get(key)
         if writer is None:
-            writer = pq.ParquetWriter(self.path(table), table.arrow_schema)
-            self._writers[table.fqn] = writer
+            path = Path(self._dir.name) / f"{table.fqn}-{len(self._files)}.parquet"
+            writer = self._writers[key] = pq.ParquetWriter(path, table.arrow_schema)
+            self._files[key] = path
         batch = table.to_arrow(rows)
-        self._refuse_repeated_page(table, batch)
+        self._refuse_repeated_page(table, batch, segment)
         writer.write_table(batch)
-        self.row_counts[table.fqn] += len(rows)
+        self._rows[key] = self._rows.get(key, 0) + len(rows)
 
-    def _refuse_repeated_page(self, table: Table, batch: pa.Table) -> None:
+    def append_page(self, table: Table, page: Page) -> None:
+        """One page of API records for `table`, staged under the segment `page.window`. Pages
+        of a columnar record type are typed TYPE_BATCH_PAGES at a time (while the client
+        fetches the next page), and at `close`."""
+        if page.body is None or page.record_type not in COLUMNAR or not page.items:
+            self.append(table, page.records, segment=page.window)
+            return
+        key = (table.fqn, page.window)
+        for other in [k for k in self._pages if k[0] == table.fqn and k != key]:
+            self._type_pages(table, other[1])  # a new chunk: type what is left of the one before
+        path = Path(self._dir.name) / f"{table.fqn}-page-{self._page_files}.json"
+        self._page_files += 1
+        path.write_bytes(page.body)
+        pending = self._pages.setdefault(key, [])
+        pending.append((path, len(page.items), replace(page, body=None, items=[])))  # no records kept
+        self._rows[key] = self._rows.get(key, 0) + len(page.items)
+        if len(pending) >= TYPE_BATCH_PAGES:
+            self._type_pages(table, page.window)
+
+    def _type_pages(self, table: Table, segment: Any) -> None:
+        """Type the staged JSON pages of one segment in one DuckDB query (columnar.typed_query)
+        into a Parquet file; the records it cannot vouch for go through records.normalise."""
+        pages = self._pages.pop((table.fqn, segment), [])
+        if not pages:
+            return
+        first = pages[0][2]
+        files = ", ".join(_sql_text(path.as_posix()) for path, _n, _page in pages)
+        # each body as one JSON value and its records' texts cut out of it: DuckDB does not
+        # re-serialise them (8x faster here than read_json typing a JSON[] column)
+        records = (
+            f"SELECT unnest(json_extract(json, '$.\"{first.list_key}\"[*]')) AS r "
+            f"FROM read_json_objects([{files}], format = 'auto', maximum_object_size = {MAX_PAGE_BYTES})"
+        )
+        typed = Path(self._dir.name) / f"{table.fqn}-typed-{self._page_files}.parquet"
+        local = duckdb.connect(
+            # one thread: under the publish limit, two threads ran out of memory (a 20k-event day)
+            config={"memory_limit": PUBLISH_MEMORY_LIMIT, "preserve_insertion_order": False, "threads": 1}
+        )
+        try:
+            local.execute(f"SET temp_directory = {_sql_text(Path(self._dir.name, 'duckdb-tmp').as_posix())}")
+            local.execute(
+                f"COPY ({typed_query(first.record_type, records)}) TO {_sql_text(typed.as_posix())} (FORMAT parquet)"
+            )
+            odd = [
+                r
+                for (r,) in local.execute(
+                    "SELECT raw FROM read_parquet(?) WHERE NOT _clean", [typed.as_posix()]
+                ).fetchall()
+            ]
+        except duckdb.Error as exc:  # e.g. JSON DuckDB will not read (a lone surrogate): all by Python
+            logger.warning(
+                "%s: typing the pages in bulk failed (%s); reading them record by record", table.fqn, exc
+            )
+            typed.unlink(missing_ok=True)
+            key = (table.fqn, segment)
+            self._rows[key] -= sum(n for _path, n, _page in pages)  # counted again as appended
+            for path, _n, page in pages:
+                items = json.loads(path.read_bytes())[page.list_key]
+                self.append(
+                    table,
+                    normalise_all(page.record_type, items, endpoint=page.endpoint, key=page.list_key),
+                    segment,
+                )
+                path.unlink()
+            return
+        finally:
+            local.close()
+        for path, _n, _page in pages:
+            path.unlink()
+        self._files[(table.fqn, segment, typed.name)] = typed
+        self._typed[(table.fqn, segment, typed.name)] = local_count(typed) - len(odd)
+        if odd:  # the same checks and errors as any page: normalise reads them, or names the field
+            rows = normalise_all(
+                first.record_type, [json.loads(r) for r in odd], endpoint=first.endpoint, key=first.list_key
+            )
+            self.append(table, rows, segment=segment)
+            self._rows[(table.fqn, segment)] -= len(rows)  # already counted with their pages
+
+    def discard(self, segment: Any) -> None:
+        """Forget everything staged under `segment`, in every table."""
+        for key in [k for k in self._pages if k[1] == segment]:
+            for path, _n, _page in self._pages.pop(key):
+                path.unlink(missing_ok=True)
+        for key in [k for k in self._files if k[1] == segment]:
+            writer = self._writers.pop(key, None)
+            if writer is not None:
+                writer.close()
+            self._files.pop(key).unlink(missing_ok=True)
+        for key in [k for k in self._rows if k[1] == segment]:
+            del self._rows[key]
+        self._pages_seen = {k: v for k, v in self._pages_seen.items() if v != segment}
+
+    def _refuse_repeated_page(self, table: Table, batch: pa.Table, segment: Any = None) -> None:
         """A batch of API records (a page) identical to one already staged means the API
         repeated a page: loading it would double those rows and miss the page it replaced."""
         if "raw" not in table.columns:
             return
         digest = hashlib.sha256()
-        for value in batch.column("raw").to_pylist():
-            digest.update(b"\x00" if value is None else value.encode() + b"\n")
-        fingerprint = digest.hexdigest()
-        if fingerprint in self._pages_seen[table.fqn]:
+        for chunk in batch.column("raw").chunks:  # the JSON texts' bytes, as Arrow holds them
+            for buffer in chunk.buffers()[1:]:
+                if buffer is not None:
+                    digest.update(buffer)
+        fingerprint = (table.fqn, digest.hexdigest())
+        if fingerprint in self._pages_seen:
             raise RepeatedRowsError(
                 f"{table.fqn}: the API sent the same {batch.num_rows} records twice in this load "
                 "(a page repeated an earlier page), so those rows would be doubled and the "
                 "records of the page it replaced missed. Nothing was written: re-run the "
                 "partitions, and report it to Cursor if it persists."
             )
-        self._pages_seen[table.fqn].add(fingerprint)
+        self._pages_seen[fingerprint] = segment
 
     def close(self) -> None:
+        for fqn, segment in list(self._pages):
+            self._type_pages(self._tables[fqn], segment)
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
 
     def cleanup(self) -> None:
+        self._pages.clear()  # a failed load: nothing to type
         self.close()
         self._dir.cleanup()
 
@@ -213,6 +346,18 @@ class Staging:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+    def _paths(self, table: Table) -> list[str]:
+        # the staged files' paths are a parameter: any character in TMPDIR is safe
+        return [path.as_posix() for path in self.paths(table)]
+
+    def _source(self, table: Table) -> str:
+        """SQL for the staged rows of `table`; its one parameter is `_paths(table)`."""
+        source = "read_parquet(?, union_by_name = true)"
+        if any(len(k) == 3 and k[0] == table.fqn for k in self._files):  # typed in bulk: leave out
+            columns = ", ".join(quote_ident(c) for c in table.columns)  # the records normalise read
+            source = f"(SELECT {columns} FROM {source} WHERE _clean IS NOT FALSE)"
+        return source
 
     def publish(
         self,
@@ -228,14 +373,15 @@ class Staging:
             for fqn, table in self._tables.items():
                 if table.day_column and self.row_counts[fqn]:
                     self.out_of_window[fqn] = conn.execute(
-                        f"SELECT {quote_ident(table.day_column)} AS day, count(*) FROM read_parquet(?) "
+                        f"SELECT {quote_ident(table.day_column)} AS day, count(*) FROM {self._source(table)} "
                         "WHERE day IS NULL OR day NOT BETWEEN ? AND ? GROUP BY day ORDER BY day",
-                        [self.path(table).as_posix(), *window],
+                        [self._paths(table), *window],
                     ).fetchall()
         loaded_at = (loaded_at or datetime.now(UTC)).replace(tzinfo=None)
         for table in self._tables.values():
             ensure_table(conn, table)
         inserted: dict[str, int] = {}
+        row_counts = self.row_counts
         restore_memory_limit = _lower_memory_limit(conn, PUBLISH_MEMORY_LIMIT)
         conn.execute("BEGIN TRANSACTION")
         try:
@@ -250,14 +396,13 @@ class Staging:
                     )
                     in_window = f" WHERE {quote_ident(table.day_column)} BETWEEN ? AND ?"
                     params += list(window)
-                if not self.row_counts[fqn]:
+                if not row_counts[fqn]:
                     inserted[fqn] = 0
                     continue
-                # the staged file's path is a parameter: any character in TMPDIR is safe
                 inserted[fqn] = conn.execute(
                     f"INSERT INTO {table.ident} BY NAME "
-                    f"SELECT *, ?::TIMESTAMP AS {quote_ident(LOADED_AT)} FROM read_parquet(?){in_window}",
-                    [loaded_at, self.path(table).as_posix(), *params[1:]],
+                    f"SELECT *, ?::TIMESTAMP AS {quote_ident(LOADED_AT)} FROM {self._source(table)}{in_window}",
+                    [loaded_at, self._paths(table), *params[1:]],
                 ).fetchone()[0]
             conn.execute("COMMIT")
         except BaseException:
@@ -278,6 +423,13 @@ def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
     except duckdb.Error as exc:
         logger.debug("ROLLBACK after a failed write: %s", exc)
 
+
+# Pages typed in one DuckDB query while the fetching goes on (25,000 usage events): DuckDB reads
+# the bodies of a batch at once, and 100 pages of 1,000 events did not fit PUBLISH_MEMORY_LIMIT.
+TYPE_BATCH_PAGES = 25
+
+# The largest response body the columnar path reads (1,000 usage events are ~0.5 MB).
+MAX_PAGE_BYTES = 16 * 2**20  # DuckDB reserves twice this; a larger page is read by Python
 
 # DuckDB keeps the blocks a bulk insert writes cached up to its memory_limit (80% of RAM by
 # default): publishing a day of 1M usage events grew the process by ~700 MB (bench/RESULTS.md).
@@ -302,6 +454,15 @@ def _size_bytes(text: str) -> float | None:
     if not match or match.group(2).upper() not in _UNITS:
         return None
     return float(match.group(1)) * _UNITS[match.group(2).upper()]
+
+
+def _sql_text(text: str) -> str:
+    """A SQL string literal (quotes doubled), for the file names DuckDB takes no parameter for."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def local_count(parquet: Path) -> int:
+    return pq.ParquetFile(parquet).metadata.num_rows
 
 
 def _lower_memory_limit(conn: duckdb.DuckDBPyConnection, limit: str) -> Callable[[], None]:

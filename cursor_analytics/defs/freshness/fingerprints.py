@@ -170,6 +170,10 @@ def _read_daily_usage(
         page = next(pages, None)
         if page is None:
             break
+        if page.restarted:  # read again from the first page: forget the chunk's partial sums
+            for day in days_in(*page.window):
+                if day in sums:
+                    sums[day] = {"rows": 0, **dict.fromkeys(DAILY_USAGE_SUMS, 0)}
         for record in page.records:
             day_sums = sums.get(record["day"])
             if day_sums is None:

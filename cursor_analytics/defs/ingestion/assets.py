@@ -57,6 +57,7 @@ def _api_metadata(client: CursorClient) -> dict[str, Any]:
         "api_requests_by_endpoint": dg.MetadataValue.json(by_endpoint),
         "api_pages": client.stats.pages,
         "api_retries": client.stats.retries,
+        "api_rereads": client.stats.restarts,
     }
 
 
@@ -79,9 +80,13 @@ def load_days(
     tables = [table, *children]
     with Staging([*tables, verified]) as staging, cursor_api.get_client() as client:
         for page in fetch(client, start, end):
-            parts = {table: page.records} if split is None else split(page.records)
-            for target, rows in parts.items():
-                staging.append(target, rows)
+            if page.restarted:  # the chunk's data moved while paging: it is being read again
+                staging.discard(page.window)
+            if split is None:  # usage events and AI commits: typed in bulk from the response JSON
+                staging.append_page(table, page)
+                continue
+            for target, rows in split(page.records).items():
+                staging.append(target, rows, segment=page.window)
         context.log.info(
             f"Fetched {staging.row_counts[table.fqn]} rows for {start}..{end} in {client.stats.pages} pages"
         )
