@@ -142,8 +142,10 @@ def _leaderboard(client: CursorClient) -> tuple[list[dict[str, Any]], dict[str, 
     "days up to yesterday: one row per member and board (`tab` or `agent`) with accepts, lines "
     "accepted and suggested, their ratio and the rank.",
 )
-def analytics_leaderboard(cursor_api: CursorApiResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    return load_snapshot(cursor_api, duckdb, ANALYTICS_LEADERBOARD, _leaderboard)
+def analytics_leaderboard(
+    context: dg.AssetExecutionContext, cursor_api: CursorApiResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    return load_snapshot(context, cursor_api, duckdb, ANALYTICS_LEADERBOARD, _leaderboard)
 
 
 def _billing_groups(client: CursorClient) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -157,8 +159,10 @@ def _billing_groups(client: CursorClient) -> tuple[list[dict[str, Any]], dict[st
     "(the unassigned members' group included) with its spend, daily spend and members.",
     dataset=False,  # not an Analytics API metric: no access probe for it yet
 )
-def billing_groups(cursor_api: CursorApiResource, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    return load_snapshot(cursor_api, duckdb, BILLING_GROUPS, _billing_groups)
+def billing_groups(
+    context: dg.AssetExecutionContext, cursor_api: CursorApiResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    return load_snapshot(context, cursor_api, duckdb, BILLING_GROUPS, _billing_groups)
 
 
 # --- checks: the Analytics API against daily usage ---------------------------------------------

@@ -92,7 +92,7 @@ def load_days(
             by_day, range_finality = finality.finality_metadata(conn, start, end, table.name)
             for t in tables:
                 name = "dagster/row_count" if t == table else f"rows_{t.name}"
-                for day, n in rows_per_day(conn, t.fqn, (start, end)).items():
+                for day, n in rows_per_day(conn, t.fqn, (start, end), t.day_column or "day").items():
                     by_day[day][name] = n
         api = _api_metadata(client)
     outside = staging.out_of_window[table.fqn]
