@@ -317,6 +317,23 @@ def test_etags_and_a_key_without_analytics_access(make_sim):
         client.analytics_by_user("dau", day, day)
 
 
+def test_a_key_without_analytics_access_leaves_the_assets_unmaterialized_and_the_run_green(
+    make_sim, tmp_path
+):
+    refusing = make_sim(seed=3, users=4, days=10, today=TODAY, enterprise=False)
+    day = TODAY - timedelta(days=1)
+    result = dg.materialize(
+        ALL_ASSETS,
+        selection=dg.AssetSelection.assets(
+            raw_analytics.team_analytics_assets["dau"], raw_analytics.billing_groups
+        ),
+        resources=resources(refusing, tmp_path / "cursor.duckdb"),
+        tags=range_tags(day, day),
+    )
+    assert result.success
+    assert result.get_asset_materialization_events() == []
+
+
 # --- Dagster: raw assets, metrics and checks -----------------------------------------------------
 
 

@@ -951,7 +951,7 @@ BILLING_GROUPS = ("Engineering", "Design", "Product")
 def billing_groups(sim: Simulator, req: Request) -> Response:
     """`GET /teams/groups`: the current cycle's billing groups. Members with a spend row are
     assigned by index (every fifth one unassigned); a group's `spendCents` and `dailySpend`
-    sum its members' charged cents, so they add up to `/teams/spend`."""
+    sum its members' on-demand (billed) cents, so they add up to `/teams/spend`'s spendCents."""
     team = sim.team
     cycle = req.q("billingCycle")
     if cycle is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", cycle):
@@ -961,8 +961,8 @@ def billing_groups(sim: Simulator, req: Request) -> Response:
     daily: dict[int, dict[date, int]] = {}
     for d in _days(start, team.today):
         for u in team.user_days(d):
-            charged = sum(c.charged for c in u.cells)
-            daily.setdefault(u.member.index, {})[d] = charged
+            billed = sum(c.billed for c in u.cells)
+            daily.setdefault(u.member.index, {})[d] = billed
     groups: dict[str, dict[str, Any]] = {}
     names = [*BILLING_GROUPS, "Unassigned"]
     for name in names:
