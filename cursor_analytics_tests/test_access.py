@@ -93,7 +93,9 @@ def test_the_sensor_probes_once_a_day_leaves_refused_datasets_out_and_finds_an_u
         upgraded = tick(res, NOW + timedelta(days=1, hours=1), instance, later.cursor)
         assert selected(upgraded) >= ENTERPRISE_ONLY
         assert observations(instance, "raw/ai_commits")[0] == "readable"
-    assert query(db, "SELECT count(*) FROM meta.dataset_access WHERE source = 'probe'")[0][0] == 2 * 8
+    assert query(db, "SELECT count(*) FROM meta.dataset_access WHERE source = 'probe'")[0][0] == 2 * len(
+        set(access.tagged_assets(defs.resolve_asset_graph()).values())
+    )
 
 
 def test_the_daily_probe_counts_against_the_ticks_request_budget(tmp_path):

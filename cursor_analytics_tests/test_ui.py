@@ -83,7 +83,7 @@ def test_every_asset_has_a_description_owners_kinds_a_named_group_and_a_code_ref
         assert node.group_name not in (None, "default"), f"{name}: no group"
         (reference,) = node.metadata["dagster/code_references"].code_references
         source = Path(reference.file_path).read_text().splitlines()
-        definition = source[reference.line_number - 1 : reference.line_number + 10]  # decorator on
+        definition = source[reference.line_number - 1 : reference.line_number + 20]  # decorator on
         # the asset's function, or for the Analytics API's 21 raw assets the one function that
         # makes each of them from its table (defs/ingestion/analytics.py)
         made = ("def _load(",) if key.path[-1].startswith("analytics_") else ()

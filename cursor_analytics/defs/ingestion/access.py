@@ -195,10 +195,14 @@ def report_changes(
     context: dg.SensorEvaluationContext, assets: dict[dg.AssetKey, str], changed: list[DatasetAccess]
 ) -> None:
     """Say once, on each asset's page and in the tick's log, that its dataset's access changed."""
+    try:
+        instance = context.instance
+    except dg.DagsterInvariantViolationError:  # a tick evaluated without an instance (tests)
+        instance = None
     for access in changed:
         keys = [key for key, dataset in assets.items() if dataset == access.dataset]
-        for key in keys:
-            context.instance.report_runless_asset_event(
+        for key in keys if instance is not None else ():
+            instance.report_runless_asset_event(
                 dg.AssetObservation(asset_key=key, metadata={"access": access.describe()})
             )
         if not access.readable or keys:
@@ -209,22 +213,22 @@ def report_changes(
 
 
 def unless_refused(
-    compute: Callable[..., dg.MaterializeResult],
+    load: Callable[..., dg.MaterializeResult],
 ) -> Callable[..., dg.MaterializeResult | Iterator[dg.AssetCheckResult]]:
-    """Wrap a raw asset's compute function (declared `output_required=False`): in a run, a 403
-    leaves the asset unmaterialized (an empty generator) with an `access` observation and a
+    """Wrap a raw asset's load function (the asset declared `output_required=False`): in a run,
+    a 403 leaves the asset unmaterialized (an empty generator) with an `access` observation and a
     record in meta.dataset_access, and the step succeeds; any other error fails it as before.
-    Invoked directly (outside a run of the asset), the refusal is raised."""
+    Outside a run of the asset (invoked directly), the refusal is raised."""
 
-    @functools.wraps(compute)
+    @functools.wraps(load)
     def wrapped(*args: Any, **kwargs: Any) -> dg.MaterializeResult | Iterator[dg.AssetCheckResult]:
         try:
-            return compute(*args, **kwargs)
+            return load(*args, **kwargs)
         except InsufficientAccessError as exc:
             context = _asset_context()
             if context is None:
                 raise
-            _report_refusal(context, kwargs.get("duckdb"), exc)
+            _report_refusal(context, exc)
             return _not_evaluated(context, exc)
 
     return wrapped
@@ -254,7 +258,7 @@ def _not_evaluated(
         )
 
 
-def _report_refusal(context: dg.AssetExecutionContext, warehouse: Any, exc: InsufficientAccessError) -> None:
+def _report_refusal(context: dg.AssetExecutionContext, exc: InsufficientAccessError) -> None:
     dataset = dataset_of(context.assets_def)
     access = DatasetAccess(dataset, False, exc.status_code, exc.server_message or exc.message)
     context.log.warning(
@@ -268,6 +272,7 @@ def _report_refusal(context: dg.AssetExecutionContext, warehouse: Any, exc: Insu
             metadata={"access": access.describe(), "endpoint": str(exc.endpoint)},
         )
     )
+    warehouse = getattr(context.resources, "duckdb", None)
     if warehouse is not None:
         try:
             with warehouse.get_connection() as conn:

@@ -23,7 +23,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from cursor_analytics.cursor_api import CursorClient
-from cursor_analytics.defs.ingestion.access import DATASET_TAG, unless_refused
+from cursor_analytics.defs.ingestion.access import DATASET_TAG
 from cursor_analytics.defs.ingestion.assets import KINDS, OWNERS, ROWS_IN_WINDOW, load_days, load_snapshot
 from cursor_analytics.defs.ingestion.checks import Check, Outcome, Window, table_checks
 from cursor_analytics.defs.partitions import backfill_policy, daily_partitions
@@ -63,7 +63,7 @@ def _asset(table: Table, description: str, dataset: bool = True, **kwargs: Any):
     """A raw asset of table raw.<name>; a 403 leaves it unmaterialized and its run green
     (access.py), and its dataset (the table's name) is left out of the schedule's and the
     stale-partition sensor's work until a probe finds it readable."""
-    asset = dg.asset(
+    return dg.asset(
         key=["raw", table.name],
         tags={DATASET_TAG: table.name} if dataset else None,
         group_name=GROUP,
@@ -72,10 +72,9 @@ def _asset(table: Table, description: str, dataset: bool = True, **kwargs: Any):
         metadata={"dagster/column_schema": column_schema(table)},
         pool=f"cursor_api_{table.name}",
         description=description,
-        output_required=False,
+        output_required=False,  # load_days / load_snapshot turn a 403 into no materialization
         **kwargs,
     )
-    return lambda compute: asset(unless_refused(compute))
 
 
 def _daily_asset(table: Table, description: str, fetch: Callable[..., Any]) -> dg.AssetsDefinition:

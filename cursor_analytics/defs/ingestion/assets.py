@@ -61,6 +61,7 @@ def _api_metadata(client: CursorClient) -> dict[str, Any]:
     }
 
 
+@unless_refused
 def load_days(
     context: dg.AssetExecutionContext,
     cursor_api: CursorApiResource,
@@ -73,7 +74,7 @@ def load_days(
     """Fetch the run's partition range page by page into staging, then replace it in DuckDB.
 
     `split` turns a page into rows for `table` and its `children` tables (default: all rows
-    go to `table`)."""
+    go to `table`). A 403 leaves the asset unmaterialized and the step green (access.py)."""
     start, end = window_days(context)
     as_of = finality.run_as_of(context)
     verified, verifications = finality.load_verification(table.name, start, end, as_of)
@@ -150,6 +151,7 @@ def _rows_in_window(
     )
 
 
+@unless_refused
 def load_snapshot(
     context: dg.AssetExecutionContext,
     cursor_api: CursorApiResource,
@@ -187,9 +189,9 @@ def _definition_metadata(name: str) -> dict[str, Any]:
 
 
 def _partitioned(name: str, dataset: str | None = None, **kwargs: Any):
-    """A daily-partitioned raw asset of `dataset` (default: `name`); a 403 leaves it
-    unmaterialized and its run green (access.py)."""
-    asset = dg.asset(
+    """A daily-partitioned raw asset of `dataset` (default: `name`); not materialized when the
+    key may not read it (see `load_days`)."""
+    return dg.asset(
         key=["raw", name],
         group_name=GROUP,
         partitions_def=daily_partitions,
@@ -210,12 +212,11 @@ def _partitioned(name: str, dataset: str | None = None, **kwargs: Any):
         output_required=False,
         **kwargs,
     )
-    return lambda compute: asset(unless_refused(compute))
 
 
 def _snapshot(name: str, dataset: str | None = None):
-    """A snapshot raw asset of `dataset` (default: `name`); a 403 as for `_partitioned`."""
-    asset = dg.asset(
+    """A snapshot raw asset of `dataset` (default: `name`); see `load_snapshot`."""
+    return dg.asset(
         key=["raw", name],
         group_name=GROUP,
         kinds=KINDS,
@@ -225,7 +226,6 @@ def _snapshot(name: str, dataset: str | None = None):
         tags={DATASET_TAG: dataset or name},
         output_required=False,
     )
-    return lambda compute: asset(unless_refused(compute))
 
 
 @_partitioned("daily_usage")
