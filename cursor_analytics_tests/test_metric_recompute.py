@@ -186,7 +186,7 @@ def _add(a: Any, b: Any) -> Any:
     return None if a is None or b is None else a + b
 
 
-def team_daily(users: dict[tuple, dict]) -> dict[tuple, dict]:
+def team_daily(users: dict[tuple, dict], agent_edits: list[dict]) -> dict[tuple, dict]:
     by_day: dict[date, list[dict]] = defaultdict(list)
     for (day, _), r in users.items():
         by_day[day].append(r)
@@ -198,6 +198,9 @@ def team_daily(users: dict[tuple, dict]) -> dict[tuple, dict]:
             "usage_events", "billed_cents", "included_usage_cents", "total_usage_cents", "requests_costs",
         )}  # fmt: skip
         active = sum(1 for r in rs if r["is_active"] is True)
+        edits = [r for r in agent_edits if r["event_date"] == day]
+        suggested = total(r["total_lines_suggested"] for r in edits)
+        accepted = total(r["total_lines_accepted"] for r in edits)
         out[(day,)] = {
             "active_users": active,
             "reporting_users": len(rs),
@@ -206,6 +209,9 @@ def team_daily(users: dict[tuple, dict]) -> dict[tuple, dict]:
             "suggestion_acceptance_rate": rate(s["accepts"], s["accepts"] + s["rejects"]),
             "ai_line_share": rate(s["accepted_lines_added"], s["total_lines_added"]),
             "spend_per_active_user_cents": rate(s["billed_cents"], active),
+            "agent_lines_suggested": suggested,
+            "agent_lines_accepted": accepted,
+            "line_acceptance_rate": rate(accepted, suggested),
             "finality": day_finality(day),
         }
     return out
@@ -449,6 +455,7 @@ def load(sim: Simulator, db: Path, days: int) -> tuple[date, dict[str, list[dict
     start = END - timedelta(days=days - 1)
     res = resources(sim, db, page_size=1000)
     tags = {**range_tags(start, END), **as_of_tags(AS_OF)}
+    # raw.analytics_agent_edits (the Analytics API) is not loaded: the agent-line columns are NULL
     raw_keys = [["raw", "daily_usage"], ["raw", "usage_events"], ["raw", "ai_commits"]]
     dg.materialize(ALL_ASSETS, selection=[dg.AssetKey(k) for k in raw_keys], resources=res, tags=tags)
     with duckdb.connect(str(db)) as conn:
@@ -475,7 +482,8 @@ def load(sim: Simulator, db: Path, days: int) -> tuple[date, dict[str, list[dict
     )
     with duckdb.connect(str(db), read_only=True) as conn:
         raw = {t: rows(conn, f"SELECT * FROM raw.{t}") for t in (
-            "daily_usage", "usage_events", "ai_commits", "team_members", "spend_snapshots")}  # fmt: skip
+            "daily_usage", "usage_events", "ai_commits", "analytics_agent_edits", "team_members",
+            "spend_snapshots")}  # fmt: skip
     return start, raw
 
 
@@ -527,7 +535,7 @@ def test_every_metric_column_equals_a_plain_python_recomputation(sim, tmp_path, 
     assert start < cycle_start.date() < END, "a billing cycle starting inside the loaded days"
 
     users = user_daily(raw, start, END)
-    team = team_daily(users)
+    team = team_daily(users, raw["analytics_agent_edits"])
     spend = spend_per_user(raw)
     expected = {
         "user_daily_metrics": users,

@@ -550,14 +550,15 @@ def test_ai_changes_lines_equal_accepted_lines_and_bound_commit_lines(frozen):
     by_source = Counter()
     for ch in changes:
         assert sum(f["linesAdded"] for f in ch["metadata"]) == ch["totalLinesAdded"]
-        key = (ch["createdAt"][:10], ch["userId"])
+        # by email: daily usage's userId is a number, as documented; AI code's a user_... string
+        key = (ch["createdAt"][:10], ch["userEmail"])
         lines[key] += ch["totalLinesAdded"]
         by_source[key + (ch["source"],)] += ch["totalLinesAdded"]
     for r in rows:
-        assert lines[(r["day"], r["userId"])] == r["acceptedLinesAdded"]
+        assert lines[(r["day"], r["email"])] == r["acceptedLinesAdded"]
     committed = Counter()
     for c in commits:
-        key = (c["commitTs"][:10], c["userId"])
+        key = (c["commitTs"][:10], c["userEmail"])
         committed[key + ("TAB",)] += c["tabLinesAdded"]
         committed[key + ("COMPOSER",)] += c["composerLinesAdded"]
     assert commits and all(committed[k] <= by_source[k] for k in committed)
