@@ -486,6 +486,7 @@ def test_without_a_key_the_ui_serves_the_demo_team_from_the_simulator_and_says_s
     expect(shown(page, first.isoformat())).to_be_visible()
 
 
+@pytest.mark.timeout(600)  # a backfill of 10 assets in processes of their own, on a loaded machine
 def test_a_three_day_backfill_launched_by_clicking_completes_and_plots_one_point_per_day(
     demo_ui, page, screenshots
 ):
