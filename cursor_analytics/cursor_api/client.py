@@ -650,20 +650,23 @@ class CursorClient:
         groups = list(_key(reply.data, "groups", path, list))
         if isinstance(reply.data.get("unassignedGroup"), dict):
             groups.append(reply.data["unassignedGroup"])
-        records = normalise_all("billing_groups", groups, endpoint=path, key="groups")
         self._transport.count_page()
         cycle = reply.data.get("billingCycle") if isinstance(reply.data.get("billingCycle"), dict) else {}
         cycle_start, cycle_end = to_datetime(cycle.get("cycleStart")), to_datetime(cycle.get("cycleEnd"))
         today = _utc_today()
-        return Page(
+        page = Page(
             endpoint=path,
-            records=records,
+            items=groups,
             page=1,
             total_pages=1,
-            total_count=len(records),
+            total_count=len(groups),
             window=(cycle_start.date() if cycle_start else today, today),
             extra={"cycle_start": cycle_start, "cycle_end": cycle_end},
+            record_type="billing_groups",
+            list_key="groups",
         )
+        page.records  # noqa: B018 (normalised now: a bad record fails this call, naming its field)
+        return page
 
     # ------------------------------------------------------------ access and connection check
 
