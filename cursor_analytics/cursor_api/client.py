@@ -654,7 +654,7 @@ class CursorClient:
         cycle = reply.data.get("billingCycle") if isinstance(reply.data.get("billingCycle"), dict) else {}
         cycle_start, cycle_end = to_datetime(cycle.get("cycleStart")), to_datetime(cycle.get("cycleEnd"))
         today = _utc_today()
-        return Page(
+        page = Page(
             endpoint=path,
             items=groups,
             page=1,
@@ -665,6 +665,8 @@ class CursorClient:
             record_type="billing_groups",
             list_key="groups",
         )
+        page.records  # noqa: B018 (normalised now: a bad record fails this call, naming its field)
+        return page
 
     # ------------------------------------------------------------ access and connection check
 

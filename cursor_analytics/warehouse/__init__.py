@@ -252,8 +252,9 @@ class Staging:
         )
         typed = Path(self._dir.name) / f"{table.fqn}-typed-{self._page_files}.parquet"
         local = duckdb.connect(
-            # one thread: under the publish limit, two threads ran out of memory (a 20k-event day)
-            config={"memory_limit": PUBLISH_MEMORY_LIMIT, "preserve_insertion_order": False, "threads": 1}
+            # One thread: under the publish limit, two ran out of memory (a 20k-event day). Rows keep
+            # the API's order, so that re-loading a day sums its doubles in the same order.
+            config={"memory_limit": PUBLISH_MEMORY_LIMIT, "threads": 1}
         )
         try:
             local.execute(f"SET temp_directory = {_sql_text(Path(self._dir.name, 'duckdb-tmp').as_posix())}")
