@@ -210,7 +210,8 @@ def test_a_metric_is_not_derived_from_a_raw_day_that_failed_an_error_check(clean
             selection=dg.AssetSelection.assets(
                 raw.daily_usage, raw.usage_events, metrics.user_daily_metrics
             ).without_checks()
-            | dg.AssetSelection.checks_for_assets(raw.daily_usage),
+            | dg.AssetSelection.checks_for_assets(raw.daily_usage)
+            | dg.AssetSelection.checks(dg.AssetCheckKey(raw.usage_events.key, raw.ROWS_IN_WINDOW)),
             resources=resources(sim, db, base_url=proxy.base_url),
             tags=range_tags(DAY, DAY),
             raise_on_error=False,
