@@ -313,12 +313,8 @@ def test_a_webserver_loads_the_grpc_code_location_and_a_ui_backfill_runs_through
                     )
                 )
             if name == "grpc":  # as a readiness probe would: the others start once it serves
-                grpc_log = log
                 wait_until(
-                    lambda: "Started Dagster code server" in grpc_log.read_text(),
-                    "the code server",
-                    logs,
-                    120,
+                    lambda log=log: "Started Dagster code server" in log.read_text(), "grpc", logs, 120
                 )
         url = f"http://127.0.0.1:{web_port}"
 
