@@ -61,6 +61,9 @@ def run_creation(days: int) -> dict[str, Any]:
     start, end = backfill_window(days, utc_today())
     instance = dg.DagsterInstance.get()
     job = cursor_daily_job()
+    # the run is only created, never executed: its config still needs these to resolve
+    os.environ.setdefault("CURSOR_API_KEY", "key_bench_never_used")
+    os.environ.setdefault("CURSOR_API_BASE_URL", "http://127.0.0.1:9")
 
     def create() -> dict[str, Any]:
         run = instance.create_run_for_job(job_def=job, tags=range_tags(start, end))

@@ -351,9 +351,9 @@ def test_a_webserver_loads_the_grpc_code_location_and_a_ui_backfill_runs_through
             assert {d: counts.get(d, 0) for d in days} == {
                 d: sim.ground_truth(d)["usage_events"]["rows"] for d in days
             }
-            assert conn.execute("SELECT DISTINCT day FROM raw.daily_usage ORDER BY 1").fetchall() == [
-                (d,) for d in days
-            ]
+            assert set(days) <= {
+                d for (d,) in conn.execute("SELECT DISTINCT day FROM raw.daily_usage").fetchall()
+            }
 
 
 def test_a_write_that_loses_a_commit_race_is_retried_whole_and_no_day_is_lost_or_doubled(profile):
