@@ -24,7 +24,7 @@ from typing import Any
 
 from bench.common import REPO, RESULTS_DIR
 
-BENCHMARKS = ["backfill", "ingestion", "memory", "metrics_scale"]
+BENCHMARKS = ["backfill", "ingestion", "memory", "metrics_scale", "production"]
 QUICK_ARGS = {
     "backfill": [
         "--days",
@@ -42,6 +42,9 @@ QUICK_ARGS = {
     "memory": ["--events", "2000,4000", "--users", "12", "--repeats", "1"],
     "metrics_scale": ["--grid", "40x7,20x7", "--repeats", "1"],
 }
+# Not in --quick (the suite's smoke test): it starts PostgreSQL and runs whole backfills;
+# cursor_analytics_tests/test_production.py tests the same paths.
+QUICK_SKIPPED = {"production"}
 # Run after the main backfill benchmark (not in --quick): the same code at a clock that this
 # 2-core machine can keep up with, to separate the pacing from local CPU (see RESULTS.md).
 SUPPLEMENTARY = {
@@ -175,6 +178,21 @@ def summary(results: dict[str, dict[str, Any]]) -> list[str]:
                 None,
             )
         )
+    if "production" in results:
+        p = results["production"]
+        rows.append(
+            (
+                "6. Production profile",
+                "(measured once)",
+                f"run creation {p['sizes']['run_days']} d: SQLite {p['run_creation']['sqlite']['seconds']:.1f} s, "
+                f"PostgreSQL {p['run_creation']['postgres']['seconds']:.1f} s; "
+                f"{p['sizes']['backfill_days']}-d backfill: {p['backfill']['sqlite']['seconds']:.1f} s vs "
+                f"{p['backfill']['postgres']['seconds']:.1f} s; metrics {p['metrics']['users']:,} x "
+                f"{p['metrics']['days']} d: file {p['metrics']['file']['seconds']:.1f} s, "
+                f"DuckLake {p['metrics']['ducklake']['seconds']:.1f} s",
+                None,
+            )
+        )
     lines = ["| benchmark | target | measured (medians) | |", "|---|---|---|---|"]
     for name, target, measured, met in rows:
         lines.append(
@@ -248,6 +266,9 @@ def main() -> None:
     args.log_dir.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         for name in names:
+            if args.quick and name in QUICK_SKIPPED:
+                print(f"== {name}: skipped in --quick", flush=True)
+                continue
             run_benchmark(name, args.results_dir, args.log_dir, args.quick)
             for extra, (module, _) in SUPPLEMENTARY.items():
                 if module == name and not args.quick:

@@ -194,14 +194,16 @@ def generate(db: Path, users: int, start: date, end: date) -> dict[str, Any]:
     }
 
 
-def recompute(db: Path, start: date, end: date) -> dict[str, Any]:
+def recompute(db: Path, start: date, end: date, database: str | None = None) -> dict[str, Any]:
     """Every metric asset: the partitioned ones as one range run over [start, end], then the
-    unpartitioned ones. Seconds per asset (step duration) and in all."""
+    unpartitioned ones. Seconds per asset (step duration) and in all. `database`: another
+    warehouse than the file `db` (a DuckLake catalog)."""
     import dagster as dg
     from dagster_duckdb import DuckDBResource
 
     from cursor_analytics.definitions import defs
     from cursor_analytics.defs.metrics import assets as metrics
+    from cursor_analytics.defs.resources import WarehouseResource
 
     metric_assets = [
         a
@@ -212,7 +214,9 @@ def recompute(db: Path, start: date, end: date) -> dict[str, Any]:
     partitioned = [a for a in metric_assets if a.partitions_def is not None]
     unpartitioned = [a for a in metric_assets if a.partitions_def is None]
     instance = dg.DagsterInstance.ephemeral()
-    resources = {"duckdb": DuckDBResource(database=str(db))}
+    resources = {
+        "duckdb": WarehouseResource(database=database) if database else DuckDBResource(database=str(db))
+    }
     steps: dict[str, float] = {}
     started = time.perf_counter()
     for group, tags in ((partitioned, range_tags(start, end)), (unpartitioned, {})):

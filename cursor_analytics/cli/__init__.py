@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import click
 
-from cursor_analytics.cli.environment import prepare_dagster_home, require_api_key
+from cursor_analytics.cli.environment import prepare_dagster_home, prepare_instance, require_api_key
 
 try:  # loading the commands reads settings such as CURSOR_ANALYTICS_START_DATE
     from cursor_analytics.cli.governance import blocklists_cli, spend_limits_cli
@@ -234,6 +234,32 @@ def demo(days: int, users: int, seed: int, db: str) -> None:
     click.echo("Browse the runs, partitions and metadata: make ui  (then open http://127.0.0.1:3000)")
 
 
+@main.command()
+@click.option(
+    "--db",
+    envvar="CURSOR_ANALYTICS_DB",
+    default=DEFAULT_DB_PATH,
+    show_default=True,
+    callback=_writable_db,
+    help="DuckDB file or ducklake:postgres:<libpq string> catalog (env CURSOR_ANALYTICS_DB).",
+)
+def setup(db: str) -> None:
+    """Prepare the Dagster instance ($DAGSTER_HOME) and the warehouse before the first runs:
+    create every pool's row (needed on a PostgreSQL instance), and create a DuckLake catalog
+    (data under CURSOR_ANALYTICS_DATA_PATH) once, so parallel runs never race to make it."""
+    import dagster as dg
+
+    from cursor_analytics.warehouse import connect, is_lake
+
+    home = prepare_dagster_home()
+    instance = dg.DagsterInstance.get()
+    pools = prepare_instance(instance)
+    click.echo(f"Dagster instance {home}: {len(pools)} pools ready ({', '.join(pools)}).")
+    if is_lake(db):
+        connect(db).close()
+        click.echo(f"DuckLake catalog ready: {db}")
+
+
 def run_demo_jobs(start: date, end: date, rate_limit_window_seconds: float = 1.0) -> None:
     """Run the daily job over [start, end] as one range run, then the snapshot job, in-process
     against the persistent Dagster instance."""
@@ -246,6 +272,7 @@ def run_demo_jobs(start: date, end: date, rate_limit_window_seconds: float = 1.0
     # the demo's simulator runs its rate-limit clock 60x faster
     run_config = run_config_from_env(rate_limit_window_seconds=rate_limit_window_seconds)
     instance = dg.DagsterInstance.get()
+    prepare_instance(instance)
     daily = defs.resolve_job_def("cursor_daily_job").execute_in_process(
         run_config=run_config,
         instance=instance,
@@ -262,12 +289,12 @@ def run_demo_jobs(start: date, end: date, rate_limit_window_seconds: float = 1.0
 
 def summary(db: str, start: date, end: date) -> str:
     """A readable summary of the window, read back from the metric tables."""
-    import duckdb
+    from cursor_analytics.warehouse import connect
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.1%}"
 
-    with duckdb.connect(db, read_only=True) as conn:
+    with connect(db, read_only=True) as conn:
         team = conn.execute(
             """
             SELECT max(active_users), avg(active_users),

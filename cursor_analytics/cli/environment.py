@@ -31,3 +31,27 @@ def prepare_dagster_home() -> Path:
         shutil.copy("dagster.yaml", home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def prepare_instance(instance) -> list[str]:
+    """Create the row of every pool the code location uses, at the instance's default limit,
+    before any run: on a PostgreSQL instance two runs that first claim the same pool at once
+    collide creating its row (duplicate key), and a changed default limit makes claims on
+    existing default rows fail. Run from one process (setup, demo). Returns the pool names."""
+    from cursor_analytics.definitions import defs
+
+    pools = sorted(
+        {
+            op.pool
+            for job in defs.get_repository_def().get_all_jobs()
+            for op in job.graph.iterate_op_defs()
+            if op.pool
+        }
+    )
+    storage = instance.event_log_storage
+    limit = instance.global_op_concurrency_default_limit or 1
+    existing = {p.name: p.limit for p in storage.get_pool_limits()}
+    for pool in pools:
+        if existing.get(pool) != limit:
+            storage.set_concurrency_slots(pool, limit)
+    return pools

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -26,7 +25,7 @@ from cursor_analytics.governance.audit import ACTOR_ENV, AuditIncomplete, WriteF
 from cursor_analytics.governance.files import GovernanceFileError
 from cursor_analytics.governance.lock import GovernanceBusyError
 from cursor_analytics.ui.metadata import plain_text
-from cursor_analytics.warehouse import WarehouseLockedError, connect
+from cursor_analytics.warehouse import WarehouseLockedError, connect, warehouse_exists
 
 T = TypeVar("T")
 DRY_RUN = "Dry run: nothing was changed. Re-run with --yes to apply."
@@ -156,7 +155,7 @@ def _spend_plan(path: str, db: str) -> spend_limits.SpendLimitPlan:
     """The plan against the warehouse, opened read-only (waiting like every reader while a run
     writes to it); says so when earlier writes are still pending in the audit log."""
     file = _guard(spend_limits.load_spend_limits, path)
-    if not Path(db).exists():
+    if not warehouse_exists(db):
         raise click.ClickException(
             f"There is no warehouse at {db} to plan against: load it first (cursor_snapshot_job, "
             "or `cursor-analytics demo`), or pass --db."

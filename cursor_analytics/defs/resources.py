@@ -16,7 +16,13 @@ from dagster_duckdb import DuckDBResource
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from cursor_analytics.cursor_api import DEFAULT_BASE_URL, DEFAULT_RATE_LIMITS, CursorClient, key_problem
-from cursor_analytics.warehouse import DEFAULT_DB_PATH, LOCK_TIMEOUT_SECONDS, check_database_path, connect
+from cursor_analytics.warehouse import (
+    DEFAULT_DB_PATH,
+    LOCK_TIMEOUT_SECONDS,
+    check_database_path,
+    connect,
+    is_lake,
+)
 
 API_KEY_ENV, BASE_URL_ENV = "CURSOR_API_KEY", "CURSOR_API_BASE_URL"
 # Set by `cursor-analytics ui` when it serves the bundled simulator (no CURSOR_API_KEY).
@@ -219,7 +225,7 @@ class WarehouseResource(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if not self.database.startswith(":memory:"):  # the path was checked at setup
+        if not self.database.startswith(":memory:") and not is_lake(self.database):  # checked at setup
             Path(self.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         conn = connect(
             self.database,

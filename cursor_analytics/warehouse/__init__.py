@@ -9,11 +9,18 @@ proceed side by side.
 DuckDB admits one read-write process or many read-only ones at a time: `connect` waits, with
 bounded retries, while another process (a parallel run, a notebook) holds the file, and then
 fails with an error that names the holder.
+
+`database` may instead name a DuckLake catalog in PostgreSQL, `ducklake:postgres:<libpq
+connection string>`, with the Parquet files under CURSOR_ANALYTICS_DATA_PATH (a folder or an
+object-store URL): many processes read and write it at once, so there is no file lock to wait
+for; a write that conflicts with another process's commit is retried whole instead
+(`run_transaction`). The same SQL runs on both.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -25,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -58,6 +65,30 @@ class RepeatedRowsError(RuntimeError):
     """The API sent the same page of records twice within one load."""
 
 
+LAKE_PREFIX = "ducklake:"
+DATA_PATH_ENV = "CURSOR_ANALYTICS_DATA_PATH"
+# (PyPI package, extension file name): loaded from the installed files, never downloaded.
+_LAKE_EXTENSIONS = [
+    ("duckdb_extension_postgres_scanner", "postgres_scanner"),
+    ("duckdb_extension_ducklake", "ducklake"),
+]
+_HTTPFS = ("duckdb_extension_httpfs", "httpfs")
+# How often a DuckLake write (or DDL) that lost a race with another process's commit is retried.
+CONFLICT_ATTEMPTS = 12
+
+T = TypeVar("T")
+
+
+def is_lake(database: str) -> bool:
+    """Whether `database` names a DuckLake catalog rather than a DuckDB file."""
+    return database.startswith(LAKE_PREFIX)
+
+
+def warehouse_exists(database: str) -> bool:
+    """False only for a DuckDB file that was never created (a DuckLake catalog may be shared)."""
+    return is_lake(database) or database.startswith(":memory:") or Path(database).expanduser().exists()
+
+
 def connect(
     database: str,
     *,
@@ -67,7 +98,11 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file, retrying (jittered backoff, 0.05 s doubling up to 2 s) while another
     process holds its lock, for at most `lock_timeout_seconds`; then raise WarehouseLockedError
-    naming the holder. Readers can use it too: `connect(path, read_only=True)`."""
+    naming the holder. Readers can use it too: `connect(path, read_only=True)`.
+
+    A `ducklake:...` database is attached instead (`connect_lake`): no lock, no waiting."""
+    if is_lake(database):
+        return connect_lake(database, read_only=read_only, config=config)
     deadline = time.monotonic() + lock_timeout_seconds
     delay, waited = 0.05, False
     while True:
@@ -95,6 +130,121 @@ def connect(
         delay = min(delay * 2, 2.0)
 
 
+def _extension_file(package: str, name: str) -> str:
+    spec = importlib.util.find_spec(package)
+    files = list(Path(spec.origin).parent.rglob(f"{name}.duckdb_extension")) if spec and spec.origin else []
+    if not files:
+        raise WarehousePathError(
+            f"database: a DuckLake warehouse needs the DuckDB extension {name!r} from PyPI "
+            f"({package.replace('_', '-')}): pip install 'cursor-analytics[production]'."
+        )
+    return files[0].as_posix()
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def check_lake_database(database: str) -> None:
+    """Refuse a DuckLake connection string that holds a password: DuckDB repeats the string in
+    its error messages. libpq reads PGPASSWORD (or ~/.pgpass) instead."""
+    if re.search(r"(^|[\s:;?&])password\s*=", database, re.IGNORECASE):
+        raise WarehousePathError(
+            "database: the DuckLake connection string in CURSOR_ANALYTICS_DB contains a password, "
+            "which DuckDB would repeat in its error messages: remove `password=...` and set "
+            "PGPASSWORD (or a ~/.pgpass file) for the catalog's PostgreSQL user instead."
+        )
+
+
+def connect_lake(
+    database: str, *, read_only: bool = False, config: Mapping[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the DuckLake catalog `database` (`ducklake:postgres:<libpq
+    string>`) attached as `lake` and in use, its data under CURSOR_ANALYTICS_DATA_PATH.
+
+    Extensions are LOADed from the files their PyPI packages installed, with auto-install off.
+    The first processes to attach a fresh catalog race to create its tables in PostgreSQL: all
+    but one fail, and retry the ATTACH, which then finds the catalog made (`cursor-analytics
+    setup` creates it once, up front)."""
+    check_lake_database(database)
+    data_path = os.environ.get(DATA_PATH_ENV) or None
+    conn = duckdb.connect(
+        config={**(config or {}), "autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
+    try:
+        extensions = _LAKE_EXTENSIONS + ([_HTTPFS] if data_path and "://" in data_path else [])
+        for package, name in extensions:
+            conn.execute(f"LOAD {_sql_string(_extension_file(package, name))}")
+        options = [f"DATA_PATH {_sql_string(data_path)}"] if data_path else []
+        if read_only:
+            options.append("READ_ONLY")
+        attach = f"ATTACH {_sql_string(database)} AS lake" + (f" ({', '.join(options)})" if options else "")
+        delay = 0.05
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                conn.execute(attach)
+                break
+            except duckdb.Error as exc:
+                if "Failed to initialize DuckLake" not in str(exc) or attempt == CONFLICT_ATTEMPTS - 1:
+                    raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 2.0)
+        conn.execute("USE lake")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A DuckLake commit that lost to another process's commit on the same table or schema."""
+    return isinstance(exc, duckdb.TransactionException) and "Transaction conflict" in str(exc)
+
+
+def retry_on_conflict(work: Callable[[], T], what: str = "write") -> T:
+    """Run `work`, again (jittered backoff, 0.05 s doubling up to 2 s, CONFLICT_ATTEMPTS tries)
+    while DuckLake reports a transaction conflict. `work` must be safe to repeat whole."""
+    delay = 0.05
+    for attempt in range(CONFLICT_ATTEMPTS):
+        try:
+            return work()
+        except duckdb.TransactionException as exc:
+            if not is_conflict(exc) or attempt == CONFLICT_ATTEMPTS - 1:
+                raise
+            logger.info("DuckLake %s conflicted with another process's commit: retrying", what)
+        time.sleep(delay * (1 + random.random()))
+        delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
+def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    """Roll back after a failed statement, keeping that statement's error as the one raised: a
+    fatal error (a full disk: "No space left on device") or a failed DuckLake COMMIT has already
+    ended the transaction, and a ROLLBACK would then replace the real cause with "cannot
+    rollback - no transaction is active"."""
+    try:
+        conn.execute("ROLLBACK")
+    except duckdb.Error as exc:
+        logger.debug("ROLLBACK after a failed write: %s", exc)
+
+
+def run_transaction(conn: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
+    """`work()` between BEGIN and COMMIT; rolled back on any error, and run again whole when
+    DuckLake reports that another process committed to the same table meanwhile."""
+
+    def once() -> T:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            result = work()
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+        return result
+
+    return retry_on_conflict(once, "transaction")
+
+
 # Sensors and schedules only wait briefly: a tick must finish well inside Dagster's 60 s limit.
 BRIEF_LOCK_TIMEOUT_SECONDS = 15.0
 
@@ -111,6 +261,9 @@ def check_database_path(database: str) -> Path | None:
     .wal file next to it; probed with a temporary file that is removed at once). Returns the
     path, or None for an in-memory database."""
     if database in ("", ":memory:") or database.startswith(":memory:"):
+        return None
+    if is_lake(database):
+        check_lake_database(database)
         return None
     path = Path(database).expanduser()
     fix = "set CURSOR_ANALYTICS_DB (or the duckdb resource's `database`) to a file path in a writable folder, such as data/cursor.duckdb"
@@ -143,6 +296,10 @@ def check_database_path(database: str) -> Path | None:
 
 def ensure_table(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
     """Create the table (and schema) if missing; add columns that a newer version defines."""
+    retry_on_conflict(lambda: _ensure_table(conn, table), "DDL")
+
+
+def _ensure_table(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(table.schema)}")
     columns = {**{c: SQL_TYPES[k] for c, k in table.columns.items()}, LOADED_AT: "TIMESTAMP"}
     body = ", ".join(f'"{c}" {t}' for c, t in columns.items())
@@ -384,8 +541,8 @@ class Staging:
         inserted: dict[str, int] = {}
         row_counts = self.row_counts
         restore_memory_limit = _lower_memory_limit(conn, PUBLISH_MEMORY_LIMIT)
-        conn.execute("BEGIN TRANSACTION")
-        try:
+
+        def write() -> None:
             for fqn, table in self._tables.items():
                 in_window = ""
                 params: list[Any] = [loaded_at]
@@ -405,24 +562,12 @@ class Staging:
                     f"SELECT *, ?::TIMESTAMP AS {quote_ident(LOADED_AT)} FROM {self._source(table)}{in_window}",
                     [loaded_at, self._paths(table), *params[1:]],
                 ).fetchone()[0]
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
+
+        try:
+            run_transaction(conn, write)
         finally:
             restore_memory_limit()
         return inserted
-
-
-def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
-    """Roll back after a failed statement, keeping that statement's error as the one raised: a
-    fatal error (a full disk: "No space left on device") has already ended the transaction and
-    invalidated the database, and a ROLLBACK would then replace the real cause with "cannot
-    rollback - no transaction is active"."""
-    try:
-        conn.execute("ROLLBACK")
-    except duckdb.Error as exc:
-        logger.debug("ROLLBACK after a failed write: %s", exc)
 
 
 # Pages typed in one DuckDB query while the fetching goes on (25,000 usage events): DuckDB reads
@@ -500,18 +645,18 @@ def replace_days_from_sql(
     """
     table = quote_ident(fqn)
     params = {"start": window[0], "end": window[1]}
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(fqn.split('.')[0])}")
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM ({select_sql}) LIMIT 0", params)
-    _add_new_columns(conn, fqn, select_sql, params)
-    conn.execute("BEGIN TRANSACTION")
-    try:
+
+    def create() -> None:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(fqn.split('.')[0])}")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM ({select_sql}) LIMIT 0", params)
+        _add_new_columns(conn, fqn, select_sql, params)
+
+    def replace() -> int:
         conn.execute(f"DELETE FROM {table} WHERE {quote_ident(day_column)} BETWEEN $start AND $end", params)
-        count = conn.execute(f"INSERT INTO {table} BY NAME {select_sql}", params).fetchone()[0]
-        conn.execute("COMMIT")
-    except BaseException:
-        _rollback(conn)
-        raise
-    return count
+        return conn.execute(f"INSERT INTO {table} BY NAME {select_sql}", params).fetchone()[0]
+
+    retry_on_conflict(create, "DDL")
+    return run_transaction(conn, replace)
 
 
 def _add_new_columns(
@@ -526,16 +671,15 @@ def _add_new_columns(
 
 def replace_table_from_sql(conn: duckdb.DuckDBPyConnection, fqn: str, select_sql: str) -> int:
     """Rebuild a whole derived (unpartitioned) table atomically."""
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(fqn.split('.')[0])}")
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    retry_on_conflict(
+        lambda: conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(fqn.split('.')[0])}"), "DDL"
+    )
+
+    def rebuild() -> int:
         conn.execute(f"CREATE OR REPLACE TABLE {quote_ident(fqn)} AS {select_sql}")
-        count = conn.execute(f"SELECT count(*) FROM {quote_ident(fqn)}").fetchone()[0]
-        conn.execute("COMMIT")
-    except BaseException:
-        _rollback(conn)
-        raise
-    return count
+        return conn.execute(f"SELECT count(*) FROM {quote_ident(fqn)}").fetchone()[0]
+
+    return run_transaction(conn, rebuild)
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, fqn: str) -> bool:

@@ -392,7 +392,7 @@ SELECT
         s.spend_cents,
         s.spend_cents * epoch(c.cycle_end - c.cycle_start) / epoch(c.snapshot_at - c.cycle_start)
     ) END AS projected_cycle_spend_cents
-FROM latest s, cycle c
+FROM latest s CROSS JOIN cycle c
 LEFT JOIN events e ON e.email = lower(s.email)
 LEFT JOIN lines l ON l.email = lower(s.email)
 """
@@ -431,7 +431,7 @@ SELECT
     coalesce(act.active_days_28d, 0) AS active_days_28d,
     m.is_billable_seat AND coalesce(act.active_days_7d, 0) = 0 AS idle_7d,
     m.is_billable_seat AND coalesce(act.active_days_28d, 0) = 0 AS idle_28d
-FROM seats m, as_of a
+FROM seats m CROSS JOIN as_of a
 LEFT JOIN activity act ON act.email = lower(m.email)
 """
 

@@ -11,7 +11,6 @@
 """
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -20,7 +19,7 @@ from cursor_analytics.defs.ingestion import access
 from cursor_analytics.defs.jobs import cursor_daily_job, cursor_snapshot_job, daily_assets
 from cursor_analytics.defs.partitions import daily_partitions, range_tags
 from cursor_analytics.defs.resources import MISSING_KEY, CursorApiResource
-from cursor_analytics.warehouse import WarehouseLockedError, connect_briefly
+from cursor_analytics.warehouse import WarehouseLockedError, connect_briefly, warehouse_exists
 from cursor_analytics.warehouse.finality import FINAL, StaleDataSettings, as_of_tags, day_finality
 
 DAILY_CRON = "30 1 * * *"  # Cursor aggregates hourly: yesterday is complete well before 01:30
@@ -37,7 +36,7 @@ def settle_window(now: datetime, settle_days: int) -> tuple[date, date]:
 
 def final_days(path: str, first: date, last: date) -> set[date]:
     """The days of first..last that are final in DuckDB (none if it is absent or stays locked)."""
-    if first > last or (path != ":memory:" and not Path(path).exists()):
+    if first > last or not warehouse_exists(path):
         return set()
     try:
         with connect_briefly(path, read_only=True) as conn:

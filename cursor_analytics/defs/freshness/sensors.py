@@ -20,7 +20,6 @@ Its cursor keeps what it compared per day; a tick with nothing to do says why in
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -35,7 +34,7 @@ from cursor_analytics.defs.jobs import cursor_daily_job
 from cursor_analytics.defs.metrics import assets as metrics
 from cursor_analytics.defs.partitions import daily_partitions, range_tags
 from cursor_analytics.defs.resources import MISSING_KEY, CursorApiResource
-from cursor_analytics.warehouse import Staging, WarehouseLockedError, connect_briefly
+from cursor_analytics.warehouse import Staging, WarehouseLockedError, connect_briefly, warehouse_exists
 from cursor_analytics.warehouse.finality import (
     FINGERPRINTED,
     StaleDataSettings,
@@ -77,7 +76,7 @@ def same_day_metrics(raw_keys: set[dg.AssetKey]) -> list[dg.AssetKey]:
 
 
 def read_stored_days(path: str, first: date, last: date) -> fp.StoredDays:
-    if path != ":memory:" and not Path(path).exists():
+    if not warehouse_exists(path):
         return fp.StoredDays({d: fp.empty_fingerprint() for d in days_in(first, last)}, {})
     with connect_briefly(path, read_only=True) as conn:
         return fp.read_stored(conn, first, last)

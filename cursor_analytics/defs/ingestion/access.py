@@ -34,7 +34,14 @@ from cursor_analytics.cursor_api import (
     InvalidCredentialsError,
     can_probe,
 )
-from cursor_analytics.warehouse import Staging, WarehouseLockedError, connect_briefly, table_exists
+from cursor_analytics.warehouse import (
+    Staging,
+    WarehouseLockedError,
+    connect_briefly,
+    is_lake,
+    table_exists,
+    warehouse_exists,
+)
 from cursor_analytics.warehouse.tables import Table
 
 DATASET_TAG = "cursor_analytics/dataset"
@@ -105,7 +112,7 @@ def refused_datasets(known: dict[str, Known], now: datetime) -> dict[str, Datase
 def read_known(path: str) -> dict[str, Known]:
     """The newest record per dataset in the DuckDB file at `path` (none if it is absent).
     Raises WarehouseLockedError if a run holds the file for longer than a tick may wait."""
-    if path != ":memory:" and not Path(path).exists():
+    if not warehouse_exists(path):
         return {}
     with connect_briefly(path, read_only=True) as conn:
         if not table_exists(conn, DATASET_ACCESS.fqn):
@@ -181,7 +188,7 @@ def refresh(
     ]
     if probed:
         try:
-            if path != ":memory:":
+            if path != ":memory:" and not is_lake(path):
                 Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             with connect_briefly(path, read_only=False) as conn:
                 record(conn, probed.values(), now, "probe")
