@@ -75,13 +75,16 @@ def test_the_webhook_hears_when_a_final_day_changes(webhook, tmp_path):
             ALL_ASSETS, selection=dg.AssetSelection.assets(*raw.partitioned_raw_assets), resources=res,
             tags={**range_tags(date(2025, 3, 10), date(2025, 3, 13)), **as_of_tags(NOW)},
         )  # fmt: skip  # 03-10 settled at 03-14 00:00: loaded at noon, it is final
-        quiet = sensor.evaluate_tick(dg.build_sensor_context(resources=res, definitions=defs))
+        instance = dg.DagsterInstance.ephemeral()
+        quiet = sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, resources=res, definitions=defs)
+        )
         assert not quiet.run_requests and webhook.bodies == []
 
         sim.change_day(date(2025, 3, 10))  # the final day changes
         sim.change_day(date(2025, 3, 12))  # a provisional day changes: no alert for it
         result = sensor.evaluate_tick(
-            dg.build_sensor_context(cursor=quiet.cursor, resources=res, definitions=defs)
+            dg.build_sensor_context(instance=instance, cursor=quiet.cursor, resources=res, definitions=defs)
         )
 
     assert len(result.run_requests) == 2

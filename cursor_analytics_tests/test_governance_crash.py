@@ -119,7 +119,7 @@ def test_an_apply_waiting_for_another_answers_sigterm_and_ctrl_c_at_once(team, s
             waiting,
         )
         waiting.send_signal(sig)
-        assert waiting.wait(timeout=10) != 0  # seconds, not the 120 s lock timeout
+        assert waiting.wait(timeout=30) != 0  # seconds, not the 120 s lock timeout
     assert sim.request_count(LIMIT_PATH) == 0
     assert query(db, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'audit_log'") == [
         (0,)

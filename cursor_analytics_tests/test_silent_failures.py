@@ -43,15 +43,10 @@ def test_rows_dated_outside_the_run_are_counted_and_a_warn_check_names_their_day
     before, after = start - timedelta(days=1), end + timedelta(days=1)
     stored = commits(start) + commits(end)
     assert query(db, "SELECT count(*), min(day), max(day) FROM raw.ai_commits") == [(stored, start, end)]
-    materializations = result.asset_materializations_for_node("raw__ai_commits")
-    materialization = materializations[0]
-    outside = materialization.metadata["rows_out_of_window"].value
+    materializations = result.asset_materializations_for_node("raw__ai_commits")  # one per day
+    outside = materializations[0].metadata["rows_out_of_window"].value
     assert outside == commits(before) + commits(after) > 0
-    assert materialization.metadata["range_rows"].value == stored  # the run's, on every day
-    assert {m.partition: m.metadata["dagster/row_count"].value for m in materializations} == {
-        start.isoformat(): commits(start),
-        end.isoformat(): commits(end),
-    }
+    assert sum(m.metadata["dagster/row_count"].value for m in materializations) == stored
     (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == raw.ROWS_IN_WINDOW]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     by_day = check.metadata["days_out_of_window"].value
