@@ -23,7 +23,7 @@ from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.resources import WarehouseResource
 from cursor_analytics.simulator import Simulator
 from cursor_analytics.warehouse import WarehouseLockedError, connect
-from cursor_analytics_tests.support import materialize_days, query, resources, table_contents
+from cursor_analytics_tests.support import NOW, materialize_days, query, resources, table_contents
 from cursor_analytics_tests.test_crash import output_of, start_child
 
 
@@ -38,7 +38,7 @@ def test_a_backfill_split_into_parallel_runs_loses_no_partition(tmp_path):
     # processes creating a fresh SQLite instance at once would race on its schema.
     instance = dg.DagsterInstance.from_config(str(home))
     db = tmp_path / "cursor.duckdb"
-    with Simulator(seed=31, users=12, days=40, minute_seconds=1.0) as sim:
+    with Simulator(seed=31, users=12, days=40, minute_seconds=1.0, now=NOW) as sim:
         end = sim.team.today - timedelta(days=1)
         ranges = [(end - timedelta(days=i + 6), end - timedelta(days=i)) for i in (14, 7, 0)]
         days = [ranges[0][0] + timedelta(days=i) for i in range(21)]
@@ -132,7 +132,7 @@ def hold_file(how: str, db, seconds: float) -> subprocess.Popen:
 
 @pytest.fixture(scope="module")
 def sim():
-    with Simulator(seed=37, users=12, days=40, minute_seconds=1.0) as simulator:
+    with Simulator(seed=37, users=12, days=40, minute_seconds=1.0, now=NOW) as simulator:
         yield simulator
 
 

@@ -28,7 +28,7 @@ import pytest
 from cursor_analytics.definitions import defs
 from cursor_analytics.defs.resources import run_config_from_env
 from cursor_analytics.simulator import Simulator
-from cursor_analytics_tests.support import query, range_tags, table_contents
+from cursor_analytics_tests.support import NOW, query, range_tags, table_contents
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE_PREFIX = "cursor-analytics-stage-"
@@ -148,7 +148,7 @@ def test_a_run_killed_while_staging_or_publishing_leaves_the_previous_data_and_t
     instance = dg.DagsterInstance.from_config(str(home))
     db = tmp_path / "cursor.duckdb"
 
-    with Simulator(seed=29, users=12, days=40, minute_seconds=1.0) as sim:
+    with Simulator(seed=29, users=12, days=40, minute_seconds=1.0, now=NOW) as sim:
         monkeypatch.setenv("CURSOR_API_KEY", sim.api_key)
         monkeypatch.setenv("CURSOR_API_BASE_URL", sim.base_url)
         end = sim.team.today - timedelta(days=1)
