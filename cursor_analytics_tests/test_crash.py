@@ -68,26 +68,44 @@ def child_main() -> None:
 
 
 def start_child(
-    sim: Simulator, db: Path, home: Path, start: date, end: date, assets: list[str], fault: str
-) -> subprocess.CompletedProcess:
-    """Run the job in a child process that kills itself at the fault point `fault`."""
+    sim: Simulator,
+    db: Path,
+    home: Path,
+    start: date,
+    end: date,
+    assets: list[str] | None = None,
+    fault: str | None = None,
+) -> subprocess.Popen:
+    """Run the job in a child process (that kills itself at the fault point `fault`, if given)."""
     env = {
         **os.environ,
         "CURSOR_API_KEY": sim.api_key,
         "CURSOR_API_BASE_URL": sim.base_url,
         "DAGSTER_HOME": str(home),
         "PYTHONPATH": str(REPO),
-        FAULT_ENV: fault,
+        **({FAULT_ENV: fault} if fault else {}),
     }
     args = json.dumps({"db": str(db), "start": start.isoformat(), "end": end.isoformat(), "assets": assets})
     code = "from cursor_analytics_tests.test_crash import child_main; child_main()"
-    child = subprocess.run(
-        [sys.executable, "-c", code, args], cwd=REPO, env=env, capture_output=True, text=True, timeout=240
-    )
-    output = (child.stdout + child.stderr)[-3000:]
-    assert child.returncode == -signal.SIGKILL, output
-    assert f"{FAULT_ENV}: killing process" in output and output.rstrip().endswith(f"at {fault}"), output
+    log = home / f"child-{start}-{fault}-{len(list(home.glob('child-*')))}.log"
+    with log.open("w") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, args], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    child.log = log  # what it printed, for a failure message
     return child
+
+
+def output_of(child: subprocess.Popen) -> str:
+    return child.log.read_text()[-3000:]
+
+
+def killed_at(child: subprocess.Popen, fault: str) -> None:
+    """The child ended by SIGKILL at the fault point, as it announced."""
+    child.wait(timeout=240)
+    output = output_of(child)
+    assert child.returncode == -signal.SIGKILL, output
+    assert f"{FAULT_ENV}: killing process {child.pid} at {fault}" in output, output
 
 
 def terminate_killed_run(instance: dg.DagsterInstance) -> str:
@@ -140,13 +158,15 @@ def test_a_run_killed_while_staging_or_publishing_leaves_the_previous_data_and_t
         # 1. Killed after staging a page: pages are being written to Parquet, DuckDB is not
         # open. Each asset publishes its range atomically, one after the other: the killed runs
         # materialize the largest one only, so "previous data" is exact for every table.
-        start_child(sim, db, home, start, end, KILLED_ASSETS, "stage:after_page")
+        fault = "stage:after_page"
+        killed_at(start_child(sim, db, home, start, end, KILLED_ASSETS, fault), fault)
         assert table_contents(db) == previous
         daemon_frees_slots(instance, terminate_killed_run(instance))
 
         # 2. Killed while publishing: inside the transaction that deleted the range and inserted
         # the staged rows, just before its commit.
-        start_child(sim, db, home, start, end, KILLED_ASSETS, "publish:before_commit")
+        fault = "publish:before_commit"
+        killed_at(start_child(sim, db, home, start, end, KILLED_ASSETS, fault), fault)
         assert table_contents(db) == previous
         daemon_frees_slots(instance, terminate_killed_run(instance))
 
