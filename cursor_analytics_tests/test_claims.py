@@ -1,0 +1,160 @@
+"""README claims shown one by one (docs/claims.md maps each claim to its test): the sensor's
+first tick on an empty file and its skip while DuckDB stays locked, schema migration of older
+tables, and the governance files' one error listing each problem."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+import dagster as dg
+import duckdb
+import pytest
+
+from cursor_analytics.definitions import defs
+from cursor_analytics.defs.freshness.sensors import build_stale_partitions_sensor
+from cursor_analytics.governance.blocklists import load_repo_blocklists
+from cursor_analytics.governance.files import GovernanceFileError
+from cursor_analytics.governance.spend_limits import load_spend_limits
+from cursor_analytics.simulator import Simulator
+from cursor_analytics.warehouse import Staging, Table, replace_days_from_sql
+from cursor_analytics.warehouse.finality import StaleDataSettings
+from cursor_analytics_tests.support import NOW, TODAY, query, resources
+
+START, END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with Simulator(seed=7, users=6, days=20, minute_seconds=1.0, now=NOW) as simulator:
+        yield simulator
+
+
+def tick(res):
+    sensor = build_stale_partitions_sensor(StaleDataSettings(), clock=lambda: NOW)
+    context = dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(), resources=res, definitions=defs
+    )
+    return sensor.evaluate_tick(context)
+
+
+# ------------------------------------------------------------------ stale_partitions_sensor
+
+
+def test_the_first_tick_on_an_empty_file_requests_the_whole_lookback_as_one_range_run(sim, tmp_path):
+    db = tmp_path / "cursor.duckdb"  # a fresh install: no file yet
+    result = tick(resources(sim, db))
+    [request] = result.run_requests
+    lookback = StaleDataSettings().lookback_days
+    assert lookback == 7
+    assert (request.tags[START], request.tags[END]) == (
+        (TODAY - timedelta(days=7)).isoformat(),
+        (TODAY - timedelta(days=1)).isoformat(),
+    )
+    keys = {k.to_user_string() for k in request.asset_selection}
+    assert {"raw/daily_usage", "raw/usage_events", "raw/ai_commits", "raw/ai_changes"} <= keys
+
+
+def test_a_tick_skips_while_a_run_keeps_duckdb_locked(sim, tmp_path):
+    db = tmp_path / "cursor.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, duckdb\n"
+         "conn = duckdb.connect(sys.argv[1]); conn.execute('CREATE TABLE t AS SELECT 1 AS x')\n"
+         "print('holding', flush=True); sys.stdin.readline()",
+         str(db)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        sim.reset_requests()
+        result = tick(resources(sim, db))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not result.run_requests
+    assert (
+        result.skip_message
+        == "DuckDB stayed locked by a running run: nothing compared; the next tick retries."
+    )
+    assert sim.request_count() == 0
+
+
+# ------------------------------------------------------------------ schema migration
+
+
+def test_an_older_table_gains_the_columns_a_newer_version_defines(tmp_path):
+    """Raw tables (ensure_table) and derived tables (replace_days_from_sql) of an older version
+    get the new columns by ALTER TABLE ... ADD COLUMN; their older rows read NULL there."""
+    db = str(tmp_path / "cursor.duckdb")
+    old = Table("raw", "things", {"day": "date", "n": "int"}, day_column="day")
+    new = Table("raw", "things", {"day": "date", "n": "int", "label": "str"}, day_column="day")
+    day, later = TODAY - timedelta(days=2), TODAY - timedelta(days=1)
+    for table, rows, when in [
+        (old, [{"day": day, "n": 1}], day),
+        (new, [{"day": later, "n": 2, "label": "b"}], later),
+    ]:
+        with Staging([table]) as staging, duckdb.connect(db) as conn:
+            staging.append(table, rows)
+            staging.publish(conn, (when, when))
+    assert query(tmp_path / "cursor.duckdb", "SELECT day, n, label FROM raw.things ORDER BY day") == [
+        (day, 1, None),
+        (later, 2, "b"),
+    ]
+
+    with duckdb.connect(db) as conn:
+        replace_days_from_sql(
+            conn,
+            "analytics.things",
+            "SELECT day, n FROM raw.things WHERE day BETWEEN $start AND $end",
+            (day, day),
+        )
+        replace_days_from_sql(
+            conn, "analytics.things",
+            "SELECT day, n, label FROM raw.things WHERE day BETWEEN $start AND $end", (later, later),
+        )  # fmt: skip
+        assert conn.execute("SELECT day, n, label FROM analytics.things ORDER BY day").fetchall() == [
+            (day, 1, None),
+            (later, 2, "b"),
+        ]
+
+
+# ------------------------------------------------------------------ governance files
+
+
+def test_a_spend_limits_file_with_several_problems_fails_with_one_error_listing_each(tmp_path):
+    path = tmp_path / "spend_limits.yaml"
+    path.write_text('default: "$50"\nroles:\n  member: -5\n  admin: 10\n')
+    with pytest.raises(GovernanceFileError) as raised:
+        load_spend_limits(path)
+    assert str(raised.value) == (
+        f"{path}: 3 problems\n"
+        f"  {path}:1: default: must be whole dollars, got the text '$50': write 50 without quotes or $\n"
+        f"  {path}:3: roles.member: must not be negative, got -5: use 0 for a $0 limit\n"
+        f"  {path}:4: roles.admin: unknown role 'admin': the roles are owner, free-owner, member\n"
+        "Nothing was applied: fix the file and plan again."
+    )
+
+
+def test_a_blocklists_file_with_bad_urls_names_each_with_the_fix(tmp_path):
+    path = tmp_path / "repo_blocklists.yaml"
+    path.write_text(
+        "repos:\n"
+        "  github.com/org/repo:\n    - '*.env'\n"
+        "  https://github.com/org/repo?tab=1:\n    - '*.env'\n"
+        "  https://github.com:\n    - '*.env'\n"
+    )
+    with pytest.raises(GovernanceFileError) as raised:
+        load_repo_blocklists(path)
+    lines = str(raised.value).splitlines()
+    assert lines[0] == f"{path}: 3 problems"
+    assert lines[1:] == [
+        f"  {path}:2: repos.github.com/org/repo: 'github.com/org/repo' is not a repository URL: "
+        "write it in full, e.g. https://github.com/org/repo",
+        f"  {path}:4: repos.https://github.com/org/repo?tab=1: 'https://github.com/org/repo?tab=1' "
+        "has a query or fragment: write the repository URL only",
+        f"  {path}:6: repos.https://github.com: 'https://github.com' names a host, not a repository: "
+        "add the repository path, e.g. https://github.com/org/repo",
+        "Nothing was applied: fix the file and plan again.",
+    ]
