@@ -1,6 +1,7 @@
 """README claims shown one by one (docs/claims.md maps each claim to its test): the sensor's
 first tick on an empty file and its skip while DuckDB stays locked, schema migration of older
-tables, and the governance files' one error listing each problem."""
+tables, the governance files' one error listing each problem, and metrics following a repaired
+day through their trailing windows."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ import duckdb
 import pytest
 
 from cursor_analytics.definitions import defs
-from cursor_analytics.defs.freshness.sensors import build_stale_partitions_sensor
+from cursor_analytics.defs.freshness.sensors import METRIC_KEYS, build_stale_partitions_sensor
+from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.governance.blocklists import load_repo_blocklists
 from cursor_analytics.governance.files import GovernanceFileError
 from cursor_analytics.governance.spend_limits import load_spend_limits
 from cursor_analytics.simulator import Simulator
 from cursor_analytics.warehouse import Staging, Table, replace_days_from_sql
 from cursor_analytics.warehouse.finality import StaleDataSettings
-from cursor_analytics_tests.support import NOW, TODAY, query, resources
+from cursor_analytics_tests.support import NOW, TODAY, materialize_days, query, resources
 
 START, END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+RAW_ONLY = dg.AssetSelection.assets(*raw.partitioned_raw_assets)
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +161,37 @@ def test_a_blocklists_file_with_bad_urls_names_each_with_the_fix(tmp_path):
         "add the repository path, e.g. https://github.com/org/repo",
         "Nothing was applied: fix the file and plan again.",
     ]
+
+
+# ------------------------------------------------------------------ metrics follow repairs
+
+
+def test_a_repaired_day_is_followed_by_the_trailing_windows_that_hold_it_once_they_are_loaded(tmp_path):
+    """metrics_automation_sensor: after a raw-only repair of day R, the day's metrics and the
+    28-day windows holding R are re-derived, when every day of those windows is loaded (the
+    windows of R and R + 1 here). test_sensors shows the other half: a window reaching days never
+    loaded waits."""
+    repaired = TODAY - timedelta(days=2)
+    first, last = repaired - timedelta(days=27), repaired + timedelta(days=1)
+    with Simulator(seed=7, users=4, days=40, minute_seconds=1.0, now=NOW) as small:
+        res = resources(small, tmp_path / "cursor.duckdb")
+        instance = dg.DagsterInstance.ephemeral()
+        materialize_days(res, first, last, instance=instance)
+        before = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert before.total_requested == 0
+        small.change_day(repaired)
+        materialize_days(res, repaired, repaired, selection=RAW_ONLY, instance=instance)
+        after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=before.cursor)
+    requested = {
+        key.to_user_string(): sorted(after.get_requested_partitions(key))
+        for key in METRIC_KEYS
+        if after.get_num_requested(key)
+    }
+    day = repaired.isoformat()
+    assert requested == {
+        "analytics/user_daily_metrics": [day],
+        "analytics/team_daily_metrics": [day],
+        "analytics/ai_code_share_daily": [day],
+        "analytics/model_usage_daily": [day],
+        "analytics/team_rolling_metrics": [day, last.isoformat()],
+    }
