@@ -1,7 +1,7 @@
 """README claims shown one by one (docs/claims.md maps each claim to its test): the sensor's
 first tick on an empty file and its skip while DuckDB stays locked, schema migration of older
 tables, the governance files' one error listing each problem, and metrics following a repaired
-day through their trailing windows."""
+day through their trailing windows, and spend limits planned against a stale or older snapshot."""
 
 from __future__ import annotations
 
@@ -13,16 +13,18 @@ import dagster as dg
 import duckdb
 import pytest
 
+from cursor_analytics.cursor_api import CursorClient
 from cursor_analytics.definitions import defs
 from cursor_analytics.defs.freshness.sensors import METRIC_KEYS, build_stale_partitions_sensor
 from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.governance.blocklists import load_repo_blocklists
 from cursor_analytics.governance.files import GovernanceFileError
 from cursor_analytics.governance.spend_limits import load_spend_limits
-from cursor_analytics.simulator import Simulator
+from cursor_analytics.simulator import Simulator, Variants
 from cursor_analytics.warehouse import Staging, Table, replace_days_from_sql
 from cursor_analytics.warehouse.finality import StaleDataSettings
 from cursor_analytics_tests.support import NOW, TODAY, materialize_days, query, resources
+from cursor_analytics_tests.test_governance import LIMIT_PATH, SPEND_OP, audit_rows, run, take_snapshots
 
 START, END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 RAW_ONLY = dg.AssetSelection.assets(*raw.partitioned_raw_assets)
@@ -195,3 +197,46 @@ def test_a_repaired_day_is_followed_by_the_trailing_windows_that_hold_it_once_th
         "analytics/model_usage_daily": [day],
         "analytics/team_rolling_metrics": [day, last.isoformat()],
     }
+
+
+# ------------------------------------------------------------------ spend limits at apply time
+
+
+def test_an_apply_refreshes_a_stale_snapshot_and_writes_only_what_still_differs(tmp_path):
+    with Simulator(seed=7, users=12, days=10, minute_seconds=1.0, now=NOW) as team:
+        res, instance = resources(team, tmp_path / "cursor.duckdb"), dg.DagsterInstance.ephemeral()
+        members = [m for m in team.team.member_list if not m.removed and m.role == "member"]
+        first, second = members[0], members[1]
+        path = tmp_path / "spend_limits.yaml"
+        path.write_text(f"default: null\nusers:\n  {first.email}: 300\n  {second.email}: 300\n")
+        take_snapshots(res, instance)
+        stale = run("spend_limits_job", SPEND_OP, res, instance, path=str(path)).output_for_node(SPEND_OP)[
+            "plan"
+        ]
+        assert {first.email, second.email} <= {c.email for c in stale.changes}
+
+        # Someone sets one of the limits in Cursor's dashboard after the snapshot was taken.
+        with CursorClient(team.api_key, base_url=team.base_url) as client:
+            client.set_user_spend_limit(first.email, 300)
+        team.reset_requests()
+        run("spend_limits_job", SPEND_OP, res, instance, path=str(path), apply=True)
+        writes = team.request_count(LIMIT_PATH)
+        written = {row[1] for row in audit_rows(tmp_path / "cursor.duckdb")}
+    assert first.email not in written and second.email in written
+    assert writes == len(stale.changes) - 1 == len(written)
+
+
+def test_an_older_spend_response_without_limits_plans_every_member_as_unknown(tmp_path):
+    with Simulator(
+        seed=7, users=12, days=10, minute_seconds=1.0, now=NOW, variants=Variants(legacy_spend=True)
+    ) as team:
+        res, instance = resources(team, tmp_path / "cursor.duckdb"), dg.DagsterInstance.ephemeral()
+        path = tmp_path / "spend_limits.yaml"
+        path.write_text("default: 100\n")
+        take_snapshots(res, instance)
+        planned = run("spend_limits_job", SPEND_OP, res, instance, path=str(path))
+        current = {m.email for m in team.team.member_list if not m.removed}
+    plan = planned.output_for_node(SPEND_OP)["plan"]
+    assert {c.email for c in plan.changes} == current
+    assert not any(c.before_known for c in plan.changes)
+    assert plan.to_markdown().count("unknown (older API)") == len(current)
