@@ -178,6 +178,7 @@ def test_a_blocklists_file_with_bad_urls_names_each_with_the_fix(tmp_path):
 # ------------------------------------------------------------------ metrics follow repairs
 
 
+@pytest.mark.timeout(600)  # 29 days of every daily asset
 def test_a_repaired_day_is_followed_by_the_trailing_windows_that_hold_it_once_they_are_loaded(tmp_path):
     """metrics_automation_sensor: after a raw-only repair of day R, the day's metrics and the
     28-day windows holding R are re-derived, when every day of those windows is loaded (the

@@ -82,6 +82,7 @@ SUBSET = [
 ]
 
 
+@pytest.mark.timeout(900)  # three pytest processes side by side
 def test_a_subset_of_the_suite_passes_at_a_cycle_start_and_at_month_ends(tmp_path):
     if os.environ[NOW_ENV] != SUITE_NOW:
         pytest.skip("already running at another moment")

@@ -31,6 +31,7 @@ from cursor_analytics_tests.support import NOW, materialize_days, query, resourc
 from cursor_analytics_tests.test_crash import output_of, start_child
 
 
+@pytest.mark.timeout(900)  # three runs in three processes: minutes on a busy 2-core machine
 def test_a_backfill_split_into_parallel_runs_loses_no_partition(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -71,7 +72,7 @@ def test_a_backfill_split_into_parallel_runs_loses_no_partition(tmp_path):
         reader.start()
         children = [start_child(sim, db, home, a, b) for a, b in ranges]
         try:
-            codes = [child.wait(timeout=240) for child in children]
+            codes = [child.wait(timeout=600) for child in children]
         finally:
             stop.set()
             reader.join(timeout=60)
