@@ -5,7 +5,6 @@ day through their trailing windows, and spend limits planned against a stale or 
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -18,20 +17,17 @@ from cursor_analytics.cursor_api import CursorClient
 from cursor_analytics.definitions import defs
 from cursor_analytics.defs.freshness.sensors import METRIC_KEYS, build_stale_partitions_sensor
 from cursor_analytics.defs.ingestion import assets as raw
-from cursor_analytics.defs.jobs import daily_assets
 from cursor_analytics.governance.blocklists import load_repo_blocklists
 from cursor_analytics.governance.files import GovernanceFileError
 from cursor_analytics.governance.spend_limits import load_spend_limits
 from cursor_analytics.simulator import Simulator, Variants
 from cursor_analytics.warehouse import Staging, Table, replace_days_from_sql
-from cursor_analytics.warehouse.finality import StaleDataSettings, as_of_tags
+from cursor_analytics.warehouse.finality import StaleDataSettings
 from cursor_analytics_tests.support import (
-    ALL_ASSETS,
     NOW,
     TODAY,
     materialize_days,
     query,
-    range_tags,
     resources,
 )
 from cursor_analytics_tests.test_governance import LIMIT_PATH, SPEND_OP, audit_rows, run, take_snapshots
@@ -251,38 +247,3 @@ def test_an_older_spend_response_without_limits_plans_every_member_as_unknown(tm
     assert {c.email for c in plan.changes} == current
     assert not any(c.before_known for c in plan.changes)
     assert plan.to_markdown().count("unknown (older API)") == len(current)
-
-
-# ------------------------------------------------------------------ the sensor's request budget
-
-
-def test_a_tight_budget_counts_provisional_days_before_final_ones(sim, tmp_path):
-    """Days loaded two days ago: 06-16 and 06-17 had settled (final), 06-18 .. 06-22 had not.
-    The previous tick compared the provisional days an hour ago and the final ones never, so
-    "compared longest ago first" alone would count a final day: provisional days come first."""
-    db = tmp_path / "cursor.duckdb"
-    res = resources(sim, db)
-    first, last = TODAY - timedelta(days=7), TODAY - timedelta(days=1)
-    dg.materialize(
-        ALL_ASSETS, selection=daily_assets, resources=res,
-        tags={**range_tags(first, last), **as_of_tags(NOW - timedelta(days=2))},
-    )  # fmt: skip
-    final = {first, first + timedelta(days=1)}
-    finality = query(db, "SELECT day, bool_and(finality = 'final') FROM meta.partition_finality GROUP BY day")
-    assert {day for day, is_final in finality if is_final} == final and len(finality) == 7
-    hour_ago = (NOW - timedelta(hours=1)).isoformat()
-    days = [first + timedelta(days=i) for i in range(7)]
-    cursor = json.dumps({"days": {d.isoformat(): {"compared_at": hour_ago} for d in days if d not in final}})
-
-    sensor = build_stale_partitions_sensor(StaleDataSettings(request_budget=4), clock=lambda: NOW)
-    context = dg.build_sensor_context(
-        instance=dg.DagsterInstance.ephemeral(), cursor=cursor, resources=res, definitions=defs
-    )
-    result = sensor.evaluate_tick(context)
-    compared_now = {
-        day
-        for day, entry in json.loads(result.cursor)["days"].items()
-        if entry.get("compared_at") == NOW.isoformat()
-    }
-    # one daily-usage call for the week, then the three counts of one day: the newest provisional
-    assert compared_now == {last.isoformat()}
