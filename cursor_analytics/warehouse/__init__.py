@@ -250,6 +250,7 @@ class Staging:
         pending = self._pages.setdefault(key, [])
         pending.append((path, len(page.items), replace(page, body=None, items=[])))  # no records kept
         self._rows[key] = self._rows.get(key, 0) + len(page.items)
+        _fault_point("stage:after_page")
         if len(pending) >= TYPE_BATCH_PAGES:
             self._type_pages(table, page.window)
 
