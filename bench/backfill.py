@@ -49,9 +49,13 @@ ENDPOINTS: dict[str, tuple[str, str | None, int, int]] = {
 
 
 def chunks(start: date, end: date) -> list[tuple[date, date]]:
-    from cursor_analytics.cursor_api import split_days
-
-    return split_days(start, end, CHUNK_DAYS)
+    """[start, end] as consecutive windows of CHUNK_DAYS days, worked out here rather than by
+    the client's `split_days`: the floor must not come from the code it measures."""
+    windows = []
+    while start <= end:
+        windows.append((start, min(end, start + timedelta(days=CHUNK_DAYS - 1))))
+        start += timedelta(days=CHUNK_DAYS)
+    return windows
 
 
 def request_floor(

@@ -19,12 +19,14 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from cursor_analytics.cursor_api.dates import utc_now
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 
 
 def utc_today() -> date:
-    return datetime.now(UTC).date()
+    return utc_now().date()
 
 
 def backfill_window(days: int, today: date | None = None) -> tuple[date, date]:

@@ -1,18 +1,34 @@
-"""Helpers for tests that run the real Dagster assets against a simulator and a DuckDB file."""
+"""Helpers for tests that run the real Dagster assets against a simulator and a DuckDB file,
+and the suite's one clock.
+
+The suite's clock: every test runs at `NOW` (default 2025-06-23 12:00 UTC, a Monday). It is set
+as `CURSOR_ANALYTICS_NOW` before the code under test is imported, so the code (today's date,
+snapshot times, runs without an as-of tag) and every simulator made with `now=NOW` agree on the
+date, and the data is the same on every calendar day. Set `CURSOR_ANALYTICS_NOW` to run the
+suite at another time (`test_clock.py` does, for a cycle start and month ends).
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import os
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
 
-from cursor_analytics.definitions import defs
-from cursor_analytics.defs.jobs import daily_assets, snapshot_assets
-from cursor_analytics.defs.partitions import range_tags
-from cursor_analytics.defs.resources import CursorApiResource, WarehouseResource
+from cursor_analytics.cursor_api.dates import NOW_ENV
+
+SUITE_NOW = "2025-06-23T12:00:00+00:00"
+os.environ.setdefault(NOW_ENV, SUITE_NOW)  # before the definitions load: their partitions read it
+NOW = datetime.fromisoformat(os.environ[NOW_ENV].replace("Z", "+00:00"))
+TODAY = NOW.date()
+
+from cursor_analytics.definitions import defs  # noqa: E402
+from cursor_analytics.defs.jobs import daily_assets, snapshot_assets  # noqa: E402
+from cursor_analytics.defs.partitions import range_tags  # noqa: E402
+from cursor_analytics.defs.resources import CursorApiResource, WarehouseResource  # noqa: E402
 
 ALL_ASSETS = list(defs.assets)
 

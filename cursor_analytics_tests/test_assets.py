@@ -20,6 +20,7 @@ from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.metrics import assets as metrics
 from cursor_analytics.simulator import Simulator
 from cursor_analytics_tests.support import (
+    NOW,
     materialize_days,
     materialize_snapshots,
     query,
@@ -52,7 +53,7 @@ METRICS = [
 
 @pytest.fixture(scope="module")
 def sim():
-    with Simulator(seed=11, users=12, days=90, minute_seconds=1.0) as simulator:
+    with Simulator(seed=11, users=12, days=90, minute_seconds=1.0, now=NOW) as simulator:
         yield simulator
 
 

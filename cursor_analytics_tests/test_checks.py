@@ -5,7 +5,7 @@ or adds (schema drift)."""
 import json
 import shutil
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
@@ -18,12 +18,19 @@ from cursor_analytics.defs.ingestion import checks
 from cursor_analytics.defs.metrics import assets as metrics
 from cursor_analytics.defs.metrics import checks as metric_checks
 from cursor_analytics.simulator import Simulator, Variants
-from cursor_analytics_tests.support import ALL_ASSETS, materialize_snapshots, query, range_tags, resources
+from cursor_analytics_tests.support import (
+    ALL_ASSETS,
+    NOW,
+    TODAY,
+    materialize_snapshots,
+    query,
+    range_tags,
+    resources,
+)
 
-# The simulator's clock stands still at the time the tests start, so that a spend snapshot
-# (stamped with the real time) and the usage events describe the same moment.
-NOW = datetime.now(UTC)
-TODAY = NOW.date()
+# The simulator's clock stands at the suite's NOW, as does the code's (a spend snapshot is
+# stamped with it), so the snapshot and the usage events describe the same moment. At the
+# default NOW (2025-06-23) seed 7's billing cycle starts on the 18th: inside the history.
 FIRST = TODAY - timedelta(days=9)  # the simulated history: 10 days, the whole billing cycle
 DAY = TODAY - timedelta(days=1)  # the day the violations are built on
 RAW_DAILY = dg.AssetSelection.assets(*raw.partitioned_raw_assets)
@@ -78,11 +85,24 @@ def copy(clean, tmp_path):
 
 def test_every_check_passes_on_the_data_the_simulator_served(copy):
     db, res = copy
+    # the README's table of checks, written out: every raw table has a unique natural key and a
+    # schema-drift check; the counters, row counts and spend have theirs
+    every_raw_table = [
+        "daily_usage", "usage_events", "ai_commits", "ai_changes", "audit_logs",
+        "team_members", "spend_snapshots", "repo_blocklists",
+    ]  # fmt: skip
     expected = {
-        (table, check.name)
-        for table, (_, table_checks) in checks.CHECKS_BY_TABLE.items()
-        for check in table_checks
+        *((table, "unique_natural_key") for table in every_raw_table),
+        *((table, "schema_drift") for table in every_raw_table),
+        *(
+            (table, "non_negative_counters")
+            for table in ["daily_usage", "usage_events", "ai_commits", "ai_changes"]
+        ),
+        ("daily_usage", "accepted_not_above_shown"),
+        ("daily_usage", "row_count_anomaly"),
+        ("spend_snapshots", "spend_reconciliation"),
     }
+    assert len(expected) == 23
     for window in [(DAY - timedelta(days=1), DAY), (None, None)]:
         evaluations = run_checks(res, *window)
         assert set(evaluations) == expected
@@ -247,8 +267,9 @@ def test_spend_cannot_be_reconciled_while_days_of_the_cycle_are_missing(clean, t
     res = resources(sim, db)
     materialize_snapshots(res)
     cycle_start = sim.team.cycle_start
-    if cycle_start < TODAY:  # every day of the cycle but its first
-        load_days(res, cycle_start + timedelta(days=1), TODAY, dg.AssetSelection.assets(raw.usage_events))
+    assert FIRST < cycle_start < TODAY  # the fixed clock puts the cycle's start inside the history
+    # every day of the cycle but its first
+    load_days(res, cycle_start + timedelta(days=1), TODAY, dg.AssetSelection.assets(raw.usage_events))
     spend = run_checks(res)[("spend_snapshots", checks.SPEND_RECONCILIATION)]
     assert not spend.passed and spend.severity == WARN
     assert spend.description == (

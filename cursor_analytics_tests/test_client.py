@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
@@ -501,15 +500,26 @@ def test_refund_gives_the_slot_back():
 
 
 def test_limiter_is_thread_safe():
-    limiter = SlidingWindowLimiter(5, 0.3, margin_seconds=0.02)
+    """Four threads on one limiter, in virtual time: every thread's sleep moves the shared clock,
+    and each grant is stamped with the clock value the limiter read when it granted."""
+    clock = FakeClock()
+    granted_at = threading.local()
+
+    def read_clock():
+        granted_at.value = clock()  # the last read of a successful acquire is its grant time
+        return granted_at.value
+
+    limiter = SlidingWindowLimiter(5, 0.3, margin_seconds=0.02, clock=read_clock, sleep=clock.sleep)
     stamps = []
     lock = threading.Lock()
+    start = threading.Barrier(4)
 
     def worker():
+        start.wait()  # all four contend from the first acquire
         for _ in range(3):
             limiter.acquire()
             with lock:
-                stamps.append(time.monotonic())
+                stamps.append(granted_at.value)
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:
@@ -518,8 +528,9 @@ def test_limiter_is_thread_safe():
         t.join()
     stamps.sort()
     assert len(stamps) == 12
+    assert stamps[:5] == [0.0] * 5  # the first five at once, then paced
     for i in range(len(stamps) - 5):
-        assert stamps[i + 5] - stamps[i] >= 0.3
+        assert stamps[i + 5] - stamps[i] >= 0.32  # at most 5 in any window + margin
 
 
 def test_pacing_is_per_endpoint_and_304s_do_not_count():
@@ -535,12 +546,12 @@ def test_pacing_is_per_endpoint_and_304s_do_not_count():
         rate_limits={"/teams/members": 2, "/analytics/ai-code/commits": 2},
         rate_limit_window_seconds=30,
     )
-    started = time.monotonic()
     client.team_members(), client.team_members()  # members' window is full, commits' is not
     for _ in range(5):  # one 200, then 304s: each takes the second slot and gives it back
         list(client.ai_commits(D1, D1))
-    assert time.monotonic() - started < 1.0
+    # no wait at all (a wait would be half a minute): 6 requests to commits under a limit of 2
     assert client.stats.rate_limit_waits_seconds == 0.0 and client.stats.not_modified == 4
+    assert client.stats.requests["/analytics/ai-code/commits"] == 5
 
 
 def test_default_rate_limits_match_the_docs():
@@ -699,17 +710,24 @@ def test_faults_still_give_every_event_exactly_once(make_sim):
 
 
 def test_pacing_keeps_a_burst_under_the_limit(make_sim):
-    sim = make_sim(
-        seed=3, users=2, days=5, today=TODAY, minute_seconds=1.0, rate_limits={"/teams/members": 20}
-    )
+    """The simulator allows 20 requests per fixed 1-second window. A client pacing to 20 per
+    1.5 s (plus its margin) keeps every fixed 1-second window under 20 even when requests are
+    delayed by up to half a second on a busy machine; each part uses a fresh simulator, so no
+    part waits for another's window to end."""
+
+    def members_sim():
+        return make_sim(
+            seed=3, users=2, days=5, today=TODAY, minute_seconds=1.0, rate_limits={"/teams/members": 20}
+        )
+
     # Unpaced, the same burst draws 429s: the limit is real.
-    unpaced = sim_client(sim, rate_limits={}, max_attempts=1)
+    unpaced = sim_client(members_sim(), rate_limits={}, max_attempts=1)
     with pytest.raises(RateLimitError):
         for _ in range(45):
             unpaced.team_members()
-    time.sleep(1.0)
-    sim.reset_requests()
-    paced = sim_client(sim, rate_limits={"/teams/members": 20}, rate_limit_window_seconds=1.0, max_attempts=1)
+
+    sim = members_sim()
+    paced = sim_client(sim, rate_limits={"/teams/members": 20}, rate_limit_window_seconds=1.5, max_attempts=1)
     for _ in range(25):
         paced.team_members()
     assert sim.request_count(path="/teams/members", status=200) == 25
@@ -717,14 +735,15 @@ def test_pacing_keeps_a_burst_under_the_limit(make_sim):
     assert paced.stats.rate_limit_waits_seconds > 0
 
     # one client shared by threads paces them together
-    time.sleep(1.0)
-    sim.reset_requests()
+    sim = members_sim()
     shared = sim_client(
-        sim, rate_limits={"/teams/members": 20}, rate_limit_window_seconds=1.0, max_attempts=1
+        sim, rate_limits={"/teams/members": 20}, rate_limit_window_seconds=1.5, max_attempts=1
     )
     errors = []
+    start = threading.Barrier(4)
 
     def worker():
+        start.wait()
         try:
             for _ in range(8):
                 shared.team_members()
@@ -738,6 +757,7 @@ def test_pacing_keeps_a_burst_under_the_limit(make_sim):
         t.join()
     assert not errors and sim.request_count(status=429) == 0
     assert shared.stats.requests["/teams/members"] == 32
+    assert shared.stats.rate_limit_waits_seconds > 0
 
 
 def test_wrong_key_is_invalid_credentials_after_one_request(make_sim):

@@ -9,10 +9,13 @@ open it read-only, briefly.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import dagster as dg
@@ -23,10 +26,12 @@ from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.resources import WarehouseResource
 from cursor_analytics.simulator import Simulator
 from cursor_analytics.warehouse import WarehouseLockedError, connect
-from cursor_analytics_tests.support import materialize_days, query, resources, table_contents
+from cursor_analytics.warehouse import logger as warehouse_logger
+from cursor_analytics_tests.support import NOW, materialize_days, query, resources, table_contents
 from cursor_analytics_tests.test_crash import output_of, start_child
 
 
+@pytest.mark.timeout(900)  # three runs in three processes: minutes on a busy 2-core machine
 def test_a_backfill_split_into_parallel_runs_loses_no_partition(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -38,7 +43,7 @@ def test_a_backfill_split_into_parallel_runs_loses_no_partition(tmp_path):
     # processes creating a fresh SQLite instance at once would race on its schema.
     instance = dg.DagsterInstance.from_config(str(home))
     db = tmp_path / "cursor.duckdb"
-    with Simulator(seed=31, users=12, days=40, minute_seconds=1.0) as sim:
+    with Simulator(seed=31, users=12, days=40, minute_seconds=1.0, now=NOW) as sim:
         end = sim.team.today - timedelta(days=1)
         ranges = [(end - timedelta(days=i + 6), end - timedelta(days=i)) for i in (14, 7, 0)]
         days = [ranges[0][0] + timedelta(days=i) for i in range(21)]
@@ -67,7 +72,7 @@ def test_a_backfill_split_into_parallel_runs_loses_no_partition(tmp_path):
         reader.start()
         children = [start_child(sim, db, home, a, b) for a, b in ranges]
         try:
-            codes = [child.wait(timeout=240) for child in children]
+            codes = [child.wait(timeout=600) for child in children]
         finally:
             stop.set()
             reader.join(timeout=60)
@@ -102,37 +107,62 @@ def test_a_backfill_split_into_parallel_runs_loses_no_partition(tmp_path):
 # ---------------------------------------------------------------- a reader holding the file
 
 READER = """
-import sys, time, duckdb
-how, path, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+import sys, duckdb
+how, path = sys.argv[1], sys.argv[2]
 if how == "attach":  # a BI tool's in-memory DuckDB with the warehouse attached read-only
     conn = duckdb.connect()
     conn.execute(f"ATTACH '{path}' AS warehouse (READ_ONLY)")
 else:                # a notebook's read-only connection
     conn = duckdb.connect(path, read_only=True)
 print("holding", flush=True)
-time.sleep(seconds)
+sys.stdin.readline()  # holds the file until told to release it
 if how == "attach":
     conn.execute("DETACH warehouse")
 else:
     conn.close()
-print(f"released {time.time()}", flush=True)
-time.sleep(60)       # stays alive: only the detach or close released the file
+print("released", flush=True)
+sys.stdin.readline()  # stays alive: only the detach or close released the file
 """
 
 
-def hold_file(how: str, db, seconds: float) -> subprocess.Popen:
-    """A separate reader process that opens the file, holds it `seconds`, then releases it."""
+def hold_file(how: str, db) -> subprocess.Popen:
+    """A separate reader process that opens the file and holds it until `release(reader)`."""
     reader = subprocess.Popen(
-        [sys.executable, "-c", READER, how, str(db), str(seconds)],
-        stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", READER, how, str(db)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert reader.stdout.readline().strip() == "holding"
     return reader
 
 
+def release(holder: subprocess.Popen) -> None:
+    holder.stdin.write("release\n")
+    holder.stdin.flush()
+    assert holder.stdout.readline().strip() == "released"
+
+
+@contextmanager
+def waiting_for_the_lock() -> Iterator[threading.Event]:
+    """An event set when a writer or reader in this process starts waiting for the DuckDB file
+    (warehouse.connect says so once, in its log): the moment to let the holder go."""
+    event = threading.Event()
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "waiting up to" in record.getMessage():
+                event.set()
+
+    handler = Handler()
+    warehouse_logger.addHandler(handler)
+    try:
+        yield event
+    finally:
+        warehouse_logger.removeHandler(handler)
+
+
 @pytest.fixture(scope="module")
 def sim():
-    with Simulator(seed=37, users=12, days=40, minute_seconds=1.0) as simulator:
+    with Simulator(seed=37, users=12, days=40, minute_seconds=1.0, now=NOW) as simulator:
         yield simulator
 
 
@@ -161,18 +191,29 @@ def test_a_run_waits_for_a_brief_reader_and_then_publishes(sim, loaded, how):
     before = table_contents(db)
     sim.change_day(day)
     instance = dg.DagsterInstance.ephemeral()
-    reader = hold_file(how, db, seconds=2.0)
+    reader = hold_file(how, db)
+    results = []
     try:
         with pytest.raises(duckdb.IOException, match="Conflicting lock"):
             duckdb.connect(str(db))  # DuckDB itself refuses a writer while a reader holds the file
-        result = materialize_days(run_resources(sim, db), day, day, selection=DAILY_USAGE, instance=instance)
-        released = float(reader.stdout.readline().split()[1])
+        with waiting_for_the_lock() as waiting:
+            run = threading.Thread(
+                target=lambda: results.append(
+                    materialize_days(
+                        run_resources(sim, db), day, day, selection=DAILY_USAGE, instance=instance
+                    )
+                )
+            )
+            run.start()
+            assert waiting.wait(timeout=180), "the run never reached the locked file"
+            assert results == []  # still waiting: it publishes only once the reader lets go
+            release(reader)
+            run.join(timeout=180)
     finally:
         reader.kill()
         reader.wait()
+    [result] = results
     assert result.success
-    [record] = instance.fetch_materializations(raw.daily_usage.key, limit=1).records
-    assert record.timestamp > released  # it published after the reader let go
     assert table_contents(db) != before
     assert (
         query(db, "SELECT count(*) FROM raw.daily_usage WHERE day = ?", [day])[0][0]
@@ -185,7 +226,7 @@ def test_a_reader_holding_the_file_too_long_fails_the_run_clearly_and_changes_no
     db, day = loaded
     before = table_contents(db)
     sim.change_day(day)
-    reader = hold_file(how, db, seconds=30.0)
+    reader = hold_file(how, db)  # never released: killed at the end
     try:
         result = materialize_days(
             run_resources(sim, db, lock_timeout_seconds=1.0), day, day,
@@ -214,18 +255,31 @@ def test_a_reader_opening_during_a_publish_waits_through_warehouse_connect(tmp_p
     db = tmp_path / "cursor.duckdb"
     writer = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time, duckdb\n"
+         "import sys, duckdb\n"
          "conn = duckdb.connect(sys.argv[1]); conn.execute('CREATE TABLE t AS SELECT 42 AS x')\n"
-         "print('writing', flush=True); time.sleep(1.5); conn.close(); time.sleep(60)",
+         "print('holding', flush=True); sys.stdin.readline(); conn.close()\n"
+         "print('released', flush=True); sys.stdin.readline()",
          str(db)],
-        stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+    read = []
     try:
-        assert writer.stdout.readline().strip() == "writing"
+        assert writer.stdout.readline().strip() == "holding"
         with pytest.raises(duckdb.IOException, match="Conflicting lock"):
             duckdb.connect(str(db), read_only=True)
-        with connect(str(db), read_only=True, lock_timeout_seconds=30) as conn:
-            assert conn.execute("SELECT x FROM t").fetchall() == [(42,)]
+        with waiting_for_the_lock() as waiting:
+
+            def notebook() -> None:
+                with connect(str(db), read_only=True, lock_timeout_seconds=120) as conn:
+                    read.append(conn.execute("SELECT x FROM t").fetchall())
+
+            reader = threading.Thread(target=notebook)
+            reader.start()
+            assert waiting.wait(timeout=60), "the reader never waited for the writer"
+            assert read == []
+            release(writer)
+            reader.join(timeout=120)
     finally:
         writer.kill()
         writer.wait()
+    assert read == [[(42,)]]

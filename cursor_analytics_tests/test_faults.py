@@ -16,7 +16,7 @@ import pytest
 from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.resources import WarehouseResource
 from cursor_analytics.simulator import Faults, Simulator
-from cursor_analytics_tests.support import materialize_days, materialize_snapshots, query, resources
+from cursor_analytics_tests.support import NOW, materialize_days, materialize_snapshots, query, resources
 
 RAW_PARTITIONED = dg.AssetSelection.assets(*raw.partitioned_raw_assets)
 ERRORS, BURSTS, SLOW, DROPS = 0.2, 0.1, 0.05, 0.05
@@ -59,7 +59,7 @@ def _exact(value):
 def test_a_30_day_backfill_under_faults_lands_exactly_the_ground_truth(tmp_path):
     db = tmp_path / "cursor.duckdb"
     instance = dg.DagsterInstance.ephemeral()
-    with Simulator(seed=21, users=12, days=45, minute_seconds=1.0) as sim:
+    with Simulator(seed=21, users=12, days=45, minute_seconds=1.0, now=NOW) as sim:
         end = sim.team.today - timedelta(days=1)
         start = end - timedelta(days=29)
         middle = start + timedelta(days=14)
@@ -165,7 +165,7 @@ def test_a_429_burst_longer_than_the_attempts_fails_the_run_cleanly(tmp_path, re
     """The other side of the budget: when every attempt is refused the run fails, names the
     endpoint and the limit, and writes nothing (the DuckDB file is not even created)."""
     db = tmp_path / "cursor.duckdb"
-    with Simulator(seed=21, users=12, days=45, minute_seconds=1.0) as sim:
+    with Simulator(seed=21, users=12, days=45, minute_seconds=1.0, now=NOW) as sim:
         day = sim.team.today - timedelta(days=1)
         sim.faults = Faults(rate_limit_rate=1.0, retry_after=retry_after, paths=("/teams/audit-logs",))
         result = materialize_days(

@@ -19,7 +19,7 @@ from cursor_analytics.governance import blocklists, spend_limits
 from cursor_analytics.governance.files import GovernanceFileError
 from cursor_analytics.simulator import Faults, Simulator
 from cursor_analytics.ui.metadata import escape_markdown
-from cursor_analytics_tests.support import ALL_ASSETS, query, resources
+from cursor_analytics_tests.support import ALL_ASSETS, NOW, query, resources
 
 SPEND_OP, BLOCKLIST_OP = "governance_spend_limits", "governance_repo_blocklists"
 LIMIT_PATH = "/teams/user-spend-limit"
@@ -286,7 +286,7 @@ def test_other_patterns_are_rejected_with_the_fix(pattern, says):
 @pytest.fixture(scope="module")
 def team(tmp_path_factory):
     """A simulator with stored snapshots, for checks that must make no request at all."""
-    with Simulator(seed=7, users=12, days=40, minute_seconds=1.0) as sim:
+    with Simulator(seed=7, users=12, days=40, minute_seconds=1.0, now=NOW) as sim:
         db = tmp_path_factory.mktemp("governance") / "cursor.duckdb"
         res = resources(sim, db)
         take_snapshots(res, dg.DagsterInstance.ephemeral())

@@ -24,7 +24,7 @@ import pytest
 from cursor_analytics.defs.ingestion import assets as raw
 from cursor_analytics.defs.resources import WarehouseResource
 from cursor_analytics.simulator import Faults, Simulator
-from cursor_analytics_tests.support import materialize_days, query, resources, table_contents
+from cursor_analytics_tests.support import NOW, materialize_days, query, resources, table_contents
 
 PATHS = {
     "daily_usage": "/teams/daily-usage-data",
@@ -138,7 +138,7 @@ class SpoilingProxy:
 
 @pytest.fixture(scope="module")
 def sim():
-    with Simulator(seed=13, users=12, days=40, minute_seconds=1.0) as simulator:
+    with Simulator(seed=13, users=12, days=40, minute_seconds=1.0, now=NOW) as simulator:
         yield simulator
 
 

@@ -10,6 +10,7 @@ import pytest
 from cursor_analytics.definitions import defs
 from cursor_analytics.defs.resources import MISSING_KEY, CursorApiResource, build_resources
 from cursor_analytics.simulator import Simulator
+from cursor_analytics_tests.support import NOW
 
 SCHEDULES = ["cursor_daily_schedule", "cursor_snapshot_schedule"]
 
@@ -59,7 +60,7 @@ def test_a_run_without_a_key_fails_before_any_request_naming_the_variable(no_key
 
 @pytest.mark.parametrize("key", ["crsr_" + "0" * 48, "not-a-cursor-key"])
 def test_a_refused_key_skips_the_stale_data_sensor_with_the_reason(key, tmp_path):
-    with Simulator(seed=3, users=4, days=10, minute_seconds=1.0) as sim:
+    with Simulator(seed=3, users=4, days=10, minute_seconds=1.0, now=NOW) as sim:
         resources = {
             "cursor_api": CursorApiResource(api_key=key, base_url=sim.base_url),
             "duckdb": build_resources()["duckdb"].model_copy(update={"database": str(tmp_path / "c.duckdb")}),

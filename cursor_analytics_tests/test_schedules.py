@@ -9,7 +9,7 @@ import pytest
 from dagster_duckdb import DuckDBResource
 
 from cursor_analytics.definitions import defs
-from cursor_analytics.defs.freshness.automation import DAILY_FRESHNESS, METRICS_FOLLOW_RAW, SNAPSHOT_FRESHNESS
+from cursor_analytics.defs.freshness.automation import METRICS_FOLLOW_RAW
 from cursor_analytics.defs.freshness.schedules import build_daily_schedule
 from cursor_analytics.defs.jobs import daily_assets
 from cursor_analytics.defs.partitions import daily_partitions
@@ -99,18 +99,39 @@ def test_everything_that_should_run_out_of_the_box_ships_running():
         assert statuses[name] == running[1], name
 
 
+def test_the_daily_schedule_runs_at_01_30_utc():
+    schedule = defs.resolve_schedule_def("cursor_daily_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("30 1 * * *", "UTC")
+    assert schedule.job_name == "cursor_daily_job"
+
+
+# The README's policies, written out: daily assets due by 04:00 UTC, materialized after 01:00
+# (a 3-hour window); snapshots WARN after 2 hours and FAIL after 3.
+README_DAILY_FRESHNESS = dg.FreshnessPolicy.cron(
+    deadline_cron="0 4 * * *", lower_bound_delta=timedelta(hours=3), timezone="UTC"
+)
+README_SNAPSHOT_FRESHNESS = dg.FreshnessPolicy.time_window(
+    warn_window=timedelta(hours=2), fail_window=timedelta(hours=3)
+)
+
+
 def test_every_raw_and_metric_asset_has_a_freshness_policy_and_partitioned_metrics_follow_raw():
     graph = defs.resolve_asset_graph()
+    seen = {"daily": 0, "snapshot": 0}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         if key.path[0] not in ("raw", "analytics"):
             continue
         partitioned = node.partitions_def is not None
-        assert node.freshness_policy == (DAILY_FRESHNESS if partitioned else SNAPSHOT_FRESHNESS), key
+        seen["daily" if partitioned else "snapshot"] += 1
+        assert node.freshness_policy == (
+            README_DAILY_FRESHNESS if partitioned else README_SNAPSHOT_FRESHNESS
+        ), key
         if partitioned and key.path[0] == "analytics":
             assert node.automation_condition == METRICS_FOLLOW_RAW, key
         if key.path[0] == "raw":
             assert node.automation_condition is None, key  # raw data is pulled by schedule and sensor only
+    assert seen["daily"] >= 10 and seen["snapshot"] >= 5  # 5 raw + 5 metrics; 3 raw + 2 metrics
 
 
 def test_stale_data_settings_come_from_documented_environment_variables():

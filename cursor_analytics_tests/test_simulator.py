@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from cursor_analytics.simulator import Faults, Simulator, Variants, run_simulator_cli
+from cursor_analytics.simulator.server import RateLimiter
 
 UTC = UTC
 DAY_MS = 86_400_000
@@ -685,11 +686,11 @@ def test_analytics_unknown_metric_and_range(frozen):
 
 def test_rate_limit_429_within_a_window_and_recovery_in_the_next(make_sim):
     sim = make_sim(rate_limits={"/teams/members": 3, "/teams/spend": 3}, minute_seconds=2.0)
+    clock = [1_000.0]  # the limiter's windows, moved by hand
+    sim.limiter = RateLimiter(sim.limiter.limits, 2.0, clock=lambda: clock[0])
     with client(sim) as api:
-        for _ in range(50):  # 3 per 2-second window: a 429 comes within two windows
-            r = api.get("/teams/members")
-            if r.status_code == 429:
-                break
+        assert [api.get("/teams/members").status_code for _ in range(4)] == [200, 200, 200, 429]
+        r = api.get("/teams/members")
         assert r.status_code == 429
         assert r.json() == {
             "error": "Too Many Requests",
@@ -697,8 +698,10 @@ def test_rate_limit_429_within_a_window_and_recovery_in_the_next(make_sim):
         }
         assert "retry-after" not in r.headers
         assert api.post("/teams/spend", json={}).status_code == 200  # counters are per endpoint
-        time.sleep(2.05)
-        assert api.get("/teams/members").status_code == 200
+        clock[0] += 1.99
+        assert api.get("/teams/members").status_code == 429  # the same 2-second window
+        clock[0] += 0.01
+        assert api.get("/teams/members").status_code == 200  # the next one
 
 
 def test_documented_limits_apply_per_window_of_minute_seconds(sim):

@@ -21,7 +21,7 @@ from cursor_analytics.definitions import defs
 from cursor_analytics.defs import partitions
 from cursor_analytics.defs.resources import CursorApiResource, WarehouseResource
 from cursor_analytics.simulator import Simulator
-from cursor_analytics_tests.support import range_tags
+from cursor_analytics_tests.support import NOW, range_tags
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,7 +56,7 @@ def test_a_bad_api_setting_in_code_fails_when_the_definitions_load(field, value,
 
 @pytest.fixture(scope="module")
 def sim():
-    with Simulator(seed=41, users=5, days=10, minute_seconds=1.0) as simulator:
+    with Simulator(seed=41, users=5, days=10, minute_seconds=1.0, now=NOW) as simulator:
         yield simulator
 
 

@@ -1,12 +1,15 @@
 """Dates of ranged reads: an inclusive range of UTC days split into the fewest chunks a range
 limit allows (`split_days`), the `checked_range` decorator that validates (start, end) when a
 ranged read is called, and the first and last instants of a UTC day in the two forms the APIs
-take (epoch milliseconds and ISO 8601). Pure functions: no HTTP, no state.
+take (epoch milliseconds and ISO 8601). Pure functions: no HTTP, no state; and `utc_now`, the
+one place the code reads the current time.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import time
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
@@ -70,5 +73,29 @@ def day_end_iso(day: date) -> str:
     return f"{day.isoformat()}T23:59:59.999Z"
 
 
+NOW_ENV = "CURSOR_ANALYTICS_NOW"
+_STARTED = time.monotonic()
+
+
+def utc_now() -> datetime:
+    """The current UTC time: the system clock, or, when `CURSOR_ANALYTICS_NOW` is set (an ISO 8601
+    time; tests and replays), that time when the process started plus the time elapsed since.
+
+    Every "now" of the code (today's date, the run's as-of time, snapshot times, the sensor's
+    default clock) comes from here, so the whole code runs at a chosen date."""
+    text = os.environ.get(NOW_ENV, "").strip()
+    if not text:
+        return datetime.now(UTC)
+    try:
+        start = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{NOW_ENV}={text!r} is not an ISO 8601 time: set it like 2025-06-23T12:00:00Z, or "
+            "unset it to use the system clock."
+        ) from None
+    start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
+    return start + timedelta(seconds=time.monotonic() - _STARTED)
+
+
 def _utc_today() -> date:
-    return datetime.now(UTC).date()
+    return utc_now().date()

@@ -7,10 +7,12 @@ import os
 import re
 import warnings
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
+
+from cursor_analytics.cursor_api.dates import utc_now
 
 # BackfillPolicy is "beta" in Dagster 1.13; it is central here, so do not warn on every load.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -43,7 +45,7 @@ def start_date() -> str:
             f"{START_DATE_ENV}={value!r} is not a date: set it to the first UTC day to load, "
             f"as YYYY-MM-DD (for example {DEFAULT_START_DATE}).",
         )
-    if parsed > datetime.now(UTC).date():
+    if parsed > utc_now().date():
         raise SettingError(
             START_DATE_ENV,
             f"{START_DATE_ENV}={value!r} is in the future: set it to a past UTC day, as YYYY-MM-DD.",

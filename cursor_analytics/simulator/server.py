@@ -90,10 +90,11 @@ class RateLimiter:
     """Fixed windows of `window` seconds, counted from the limiter's creation; one counter per
     endpoint path (templated paths such as the blocklist DELETE share one counter)."""
 
-    def __init__(self, limits: dict[str, int], window: float) -> None:
+    def __init__(self, limits: dict[str, int], window: float, clock: Callable[[], float] = time.time) -> None:
         self.limits = dict(limits)
         self.window = window
-        self.origin = time.time()
+        self.clock = clock  # epoch seconds; tests pass a clock they move by hand
+        self.origin = clock()
         self._counts: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
@@ -108,7 +109,7 @@ class RateLimiter:
 
     def hit(self, path: str, template: str) -> tuple[bool, float]:
         """Count one request; (allowed, end of the current window as epoch seconds)."""
-        now = time.time()
+        now = self.clock()
         idx = int((now - self.origin) // self.window)
         window_end = self.origin + (idx + 1) * self.window
         limit = self.limit_for(path, template)

@@ -26,6 +26,8 @@ import logging
 import os
 import random
 import re
+import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -51,6 +53,20 @@ logger = logging.getLogger("cursor_analytics.warehouse")
 # How long a writer waits for another process to release the DuckDB file before failing.
 LOCK_TIMEOUT_SECONDS = 120.0
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<holder>.+? \(PID \d+\))")
+
+
+# Crash tests: the process kills itself (SIGKILL) at the named point of a load when this
+# variable names it ("stage:after_page": a page was written to staging; "publish:before_commit":
+# the publish transaction has deleted and inserted, not committed), so a test crashes a run
+# exactly there instead of racing a kill against it. Unset, it does nothing.
+FAULT_ENV = "CURSOR_ANALYTICS_FAULT"
+
+
+def _fault_point(name: str) -> None:
+    if os.environ.get(FAULT_ENV) == name:
+        sys.stderr.write(f"{FAULT_ENV}: killing process {os.getpid()} at {name}\n")
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class WarehouseLockedError(RuntimeError):
@@ -373,6 +389,7 @@ class Staging:
         self._refuse_repeated_page(table, batch, segment)
         writer.write_table(batch)
         self._rows[key] = self._rows.get(key, 0) + len(rows)
+        _fault_point("stage:after_page")
 
     def append_page(self, table: Table, page: Page) -> None:
         """One page of API records for `table`, staged under the segment `page.window`. Pages
@@ -390,6 +407,7 @@ class Staging:
         pending = self._pages.setdefault(key, [])
         pending.append((path, len(page.items), replace(page, body=None, items=[])))  # no records kept
         self._rows[key] = self._rows.get(key, 0) + len(page.items)
+        _fault_point("stage:after_page")
         if len(pending) >= TYPE_BATCH_PAGES:
             self._type_pages(table, page.window)
 
@@ -562,6 +580,7 @@ class Staging:
                     f"SELECT *, ?::TIMESTAMP AS {quote_ident(LOADED_AT)} FROM {self._source(table)}{in_window}",
                     [loaded_at, self._paths(table), *params[1:]],
                 ).fetchone()[0]
+            _fault_point("publish:before_commit")  # tests kill the process here (CURSOR_ANALYTICS_FAULT)
 
         try:
             run_transaction(conn, write)

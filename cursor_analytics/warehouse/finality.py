@@ -29,6 +29,7 @@ from typing import Any
 import duckdb
 
 from cursor_analytics.cursor_api import days_in
+from cursor_analytics.cursor_api.dates import utc_now
 from cursor_analytics.warehouse import Table, table_exists
 
 FINAL = "final"
@@ -134,10 +135,6 @@ def _at_least(name: str, value: float, low: float) -> None:
 
 
 # --- time ------------------------------------------------------------------------------------
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def parse_as_of(value: str) -> datetime:
