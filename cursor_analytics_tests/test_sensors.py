@@ -58,6 +58,16 @@ def run(request, res, instance=None):
     )
 
 
+def probed(db, at):
+    """Record the daily access probe of every dataset the sensor probes (all readable) as made
+    at `at`: probes count against a tick's request budget, so without this the first tick of a
+    day spends nearly all of it on probes (30 datasets, budget 25) and compares almost nothing."""
+    graph = defs.get_repository_def().asset_graph
+    datasets = {*RAW_DATASETS.values(), *access.tagged_assets(graph).values()}
+    with duckdb.connect(str(db)) as conn:
+        access.record(conn, [DatasetAccess(d, True, 200) for d in sorted(datasets)], at, "probe")
+
+
 def ranges(result):
     return sorted((r.tags[START], r.tags[END]) for r in result.run_requests)
 
@@ -154,6 +164,7 @@ def test_a_missing_day_is_requested_and_two_adjacent_stale_days_become_one_range
         load(res, date(2025, 3, 10), date(2025, 3, 13), selection=RAW_ONLY)  # 03-09 never loaded
         sim.change_day(date(2025, 3, 11))
         sim.change_day(date(2025, 3, 12))
+        probed(db, NOW - timedelta(hours=1))  # today's access probe was made an hour ago
 
         result = tick(res)
 
@@ -181,13 +192,7 @@ def test_a_missing_day_is_requested_and_two_adjacent_stale_days_become_one_range
 def test_a_tick_stays_within_its_request_budget_counted_at_the_server(week):
     sim, db, res = week
     clock = NOW - timedelta(days=2)  # nothing to repair or finalize: only the reading is measured
-    with duckdb.connect(str(db)) as conn:  # today's access probe was made an hour ago
-        access.record(
-            conn,
-            [DatasetAccess(d, True, 200) for d in RAW_DATASETS.values()],
-            clock - timedelta(hours=1),
-            "probe",
-        )
+    probed(db, clock - timedelta(hours=1))  # today's access probe was made an hour ago
     first = tick(res, clock=clock, request_budget=5, lookback_days=5)
     assert sim.request_count() == 5  # one ranged daily-usage call + 4 one-item counts
     assert sim.request_count("/teams/daily-usage-data") == 1
@@ -201,6 +206,13 @@ def test_a_tick_stays_within_its_request_budget_counted_at_the_server(week):
     assert sim.request_count() == 5
     now_compared = {d for d, v in json.loads(second.cursor)["days"].items() if "compared_at" in v}
     assert compared < now_compared  # the next tick starts with the days not compared yet
+
+    sim.reset_requests()  # a day later the access probes are due again: they share the budget
+    later = clock + timedelta(days=1)
+    tick(res, clock=later, cursor=second.cursor, request_budget=5, lookback_days=5)
+    assert sim.request_count() == 5
+    probes = "SELECT count(*) FROM meta.dataset_access WHERE probed_at = ?"
+    assert query(db, probes, [later.replace(tzinfo=None)])[0][0] == 4
 
 
 def test_the_sensor_waits_while_a_run_holds_duckdb_then_reads_it(week):
@@ -232,6 +244,7 @@ def test_finality_moves_from_provisional_to_final_as_the_clock_passes_the_settle
     }  # fmt: skip
 
     # at NOW, 03-09 and 03-10 have settled and their fingerprints match: final, without re-fetching
+    probed(db, NOW - timedelta(hours=1))  # today's access probe was made an hour ago
     result = tick(res, clock=NOW, instance=instance)
     assert ranges(result) == [("2025-03-09", "2025-03-10")]
     request = result.run_requests[0]

@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from cursor_analytics.governance.audit import (
 )
 from cursor_analytics.governance.files import GovernanceFileError, Problem, Reader, Source
 from cursor_analytics.ui.metadata import markdown_table
-from cursor_analytics.warehouse import ensure_table, metrics, table_exists, tables
+from cursor_analytics.warehouse import Table, ensure_table, metrics, table_exists, tables
 
 DEFAULT_PATH = "governance/spend_limits.yaml"
 ROLES = ("owner", "free-owner", "member")
@@ -188,20 +188,30 @@ class TeamSpend:
     removed: frozenset[str]
 
 
-def read_team_spend(conn: duckdb.DuckDBPyConnection) -> TeamSpend | None:
+def read_team_spend(
+    conn: duckdb.DuckDBPyConnection,
+    spend_at: datetime | None = None,
+    members_at: datetime | None = None,
+) -> TeamSpend | None:
     """The latest spend snapshot (raw.spend_snapshots) with each member's projection from
     analytics.spend_per_user's formula, minus members the latest raw.team_members snapshot shows
-    as removed. None when there is no spend snapshot yet."""
+    as removed. None when there is no spend snapshot yet.
+
+    `spend_at` / `members_at`: read the snapshot stamped with that time instead of the latest
+    one, e.g. the snapshot a run has just taken. "Latest" is the largest `snapshot_at`, which is
+    a run's as-of time and not necessarily the last snapshot taken (an as-of tag, a fixed clock).
+    (The projection's SQL always reads the latest spend snapshot.)"""
     if not table_exists(conn, tables.SPEND_SNAPSHOTS.fqn):
         return None
     rows = conn.execute(
         f"""
         SELECT lower(email), name, role, spend_cents, raw, snapshot_at, subscription_cycle_start
         FROM {tables.SPEND_SNAPSHOTS.ident}
-        WHERE snapshot_at = (SELECT max(snapshot_at) FROM {tables.SPEND_SNAPSHOTS.ident})
+        WHERE snapshot_at = {_snapshot_at(tables.SPEND_SNAPSHOTS, spend_at)}
           AND email IS NOT NULL
         ORDER BY 1
-        """
+        """,
+        _params(spend_at),
     ).fetchall()
     if not rows:
         return None
@@ -223,9 +233,10 @@ def read_team_spend(conn: duckdb.DuckDBPyConnection) -> TeamSpend | None:
             for r in conn.execute(
                 f"""
                 SELECT lower(email) FROM {tables.TEAM_MEMBERS.ident}
-                WHERE snapshot_at = (SELECT max(snapshot_at) FROM {tables.TEAM_MEMBERS.ident})
+                WHERE snapshot_at = {_snapshot_at(tables.TEAM_MEMBERS, members_at)}
                   AND is_removed AND email IS NOT NULL
-                """
+                """,
+                _params(members_at),
             ).fetchall()
         }
     members = {}
@@ -361,6 +372,16 @@ def plan_spend_limits(file: SpendLimitsFile, team: TeamSpend) -> SpendLimitPlan:
     return SpendLimitPlan(file.source, team.snapshot_at, team.cycle_start, len(team.members), tuple(changes))
 
 
+def _snapshot_at(table: Table, at: datetime | None) -> str:
+    return "?" if at is not None else f"(SELECT max(snapshot_at) FROM {table.ident})"
+
+
+def _params(at: datetime | None) -> list[Any]:
+    if at is None:
+        return []
+    return [(at.astimezone(UTC) if at.tzinfo else at).replace(tzinfo=None)]  # stored naive UTC
+
+
 def plan_from_warehouse(file: SpendLimitsFile, conn: duckdb.DuckDBPyConnection) -> SpendLimitPlan:
     team = read_team_spend(conn)
     if team is None:
@@ -396,14 +417,24 @@ def apply_spend_limits(
     return applied
 
 
-def settle_pending(audit: AuditLog, team: TeamSpend) -> list[tuple[PendingWrite, str]]:
-    """Settle the pending spend-limit writes recorded before `team`'s snapshot was taken: the
-    snapshot shows whether each limit was set."""
+def settle_pending(
+    audit: AuditLog, team: TeamSpend, *, fresh: bool = False
+) -> list[tuple[PendingWrite, str]]:
+    """Settle the pending spend-limit writes made before `team`'s snapshot was taken: the
+    snapshot shows whether each limit was set.
+
+    `fresh`: the snapshot was just taken by this run while holding the governance lock, so it
+    is certainly later than every pending row (rows are only written under that lock): all of
+    them are settled, whatever the clocks say. Otherwise (a stored snapshot) only the rows
+    recorded before its `snapshot_at` are. That comparison mixes two clocks (`recorded_at` is the
+    real time of the write, `snapshot_at` the snapshot run's as-of time from
+    `cursor_api.dates.utc_now()` or an as-of tag), so it is only trusted one way: a snapshot
+    that looks older than the write (a past as-of time, a fixed clock) settles nothing."""
     taken = team.snapshot_at.replace(tzinfo=None)
     when = _when(team.snapshot_at)
 
     def judge(row: PendingWrite) -> tuple[str, str] | None:
-        if row.action != SET_LIMIT or row.recorded_at >= taken:
+        if row.action != SET_LIMIT or (not fresh and row.recorded_at >= taken):
             return None
         member = team.members.get(row.target.lower())
         if member is None or not member.limit_known:

@@ -14,6 +14,7 @@ settles the audit rows left `pending` by a write whose outcome was never recorde
 """
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
@@ -74,6 +75,12 @@ def _snapshot(
     """Run a raw snapshot asset's own code and report it as that asset's materialization."""
     result = asset(dg.build_asset_context(), cursor_api=cursor_api, duckdb=duckdb)
     return dg.AssetMaterialization(asset_key=asset.key, metadata={**result.metadata, "governance": why})
+
+
+def _taken_at(materialization: dg.AssetMaterialization) -> datetime:
+    """The `snapshot_at` a snapshot asset stamped its rows with (its metadata)."""
+    value = materialization.metadata["snapshot_at"]
+    return datetime.fromisoformat(getattr(value, "value", value))
 
 
 def _after(source: Source, applied: list[str]) -> str:
@@ -161,15 +168,18 @@ def spend_limits_op(
             plan = spend_limits.plan_spend_limits(file, team)
         if refresh:
             why = f"refreshed before planning {file.source.path}"
-            yield _snapshot(raw.team_members, cursor_api, duckdb, why)
-            yield _snapshot(raw.spend_snapshots, cursor_api, duckdb, why)
-            with duckdb.get_connection() as conn:
-                team = spend_limits.read_team_spend(conn)
+            members = _snapshot(raw.team_members, cursor_api, duckdb, why)
+            yield members
+            spend = _snapshot(raw.spend_snapshots, cursor_api, duckdb, why)
+            yield spend
+            with duckdb.get_connection() as conn:  # the snapshots just taken, not the largest as-of
+                team = spend_limits.read_team_spend(conn, _taken_at(spend), _taken_at(members))
             if team is None:
                 raise spend_limits.MissingSnapshot(spend_limits.MISSING_SNAPSHOT)
             plan = spend_limits.plan_spend_limits(file, team)
         assert team is not None  # refused above, or just refreshed
-        _log_settled(context, spend_limits.settle_pending(audit, team))
+        # A refreshed snapshot was taken under the governance lock, after every pending row.
+        _log_settled(context, spend_limits.settle_pending(audit, team, fresh=refresh))
         context.log.info(plan.to_markdown())
         if not config.apply:
             yield _plan_output(plan, "plan (dry run: set apply: true to write)", [])
