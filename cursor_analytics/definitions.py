@@ -5,6 +5,7 @@ nowhere else."""
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import dagster as dg
 
@@ -19,7 +20,9 @@ def with_code_references(
     """Link every asset to the line of code that defines it: a local file (the UI's "open in
     editor"), or, with `git_url` (CURSOR_ANALYTICS_GIT_URL), that file on GitHub or GitLab at
     `git_branch` (CURSOR_ANALYTICS_GIT_BRANCH, default main)."""
-    assets = dg.with_source_code_references(assets)
+    # Both Dagster functions return the kinds of definitions they are given (here AssetsDefinition)
+    # but are annotated with the union of every kind.
+    assets = cast(Sequence[dg.AssetsDefinition], dg.with_source_code_references(assets))
     if not git_url:
         return assets
     if "github" not in git_url and "gitlab" not in git_url:
@@ -27,7 +30,7 @@ def with_code_references(
             f"{GIT_URL_ENV}={git_url!r} is not a GitHub or GitLab repository URL: set it to the "
             "repository's web address (https://github.com/<org>/<repo>) or unset it."
         )
-    return dg.link_code_references_to_git(
+    linked = dg.link_code_references_to_git(
         assets,
         git_url=git_url.rstrip("/"),
         git_branch=git_branch,
@@ -36,6 +39,7 @@ def with_code_references(
             file_anchor_path_in_repository="cursor_analytics/definitions.py",
         ),
     )
+    return cast(Sequence[dg.AssetsDefinition], linked)
 
 
 # Runs launched from the UI, schedules and sensors execute each asset in a process of its own:
@@ -55,7 +59,8 @@ def apply_policy(loaded: dg.Definitions) -> dg.Definitions:
     with CURSOR_ANALYTICS_GIT_URL), freshness policies and automation conditions, and the
     executor."""
     assets = with_code_references(
-        list(loaded.assets or []),
+        # defs/ defines its assets with @dg.asset only: every one is an AssetsDefinition
+        cast(list[dg.AssetsDefinition], list(loaded.assets or [])),
         os.environ.get(GIT_URL_ENV, "").strip() or None,
         os.environ.get(GIT_BRANCH_ENV, "").strip() or "main",
     )

@@ -289,7 +289,7 @@ def run_demo_jobs(start: date, end: date, rate_limit_window_seconds: float = 1.0
 
 def summary(db: str, start: date, end: date) -> str:
     """A readable summary of the window, read back from the metric tables."""
-    from cursor_analytics.warehouse import connect
+    from cursor_analytics.warehouse import connect, scalar
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.1%}"
@@ -306,6 +306,7 @@ def summary(db: str, start: date, end: date) -> str:
             """,
             [start, end],
         ).fetchone()
+        assert team is not None  # an aggregate without GROUP BY returns one row
         models = conn.execute(
             """
             SELECT model, sum(requests) AS requests, sum(requests) / sum(sum(requests)) OVER () AS share
@@ -319,11 +320,13 @@ def summary(db: str, start: date, end: date) -> str:
             "list(email ORDER BY email) FILTER (WHERE idle_28d) FROM analytics.seat_utilization "
             "WHERE is_billable_seat"
         ).fetchone()
-        ai_share = conn.execute(
+        assert seats is not None  # an aggregate without GROUP BY returns one row
+        ai_share = scalar(
+            conn,
             "SELECT sum(ai_lines_added) / NULLIF(sum(total_lines_added), 0) "
             "FROM analytics.ai_code_share_daily WHERE day BETWEEN ? AND ?",
             [start, end],
-        ).fetchone()[0]
+        )
     peak, mean, tab, suggestion, ai_lines, spend = team
     idle = seats[2] or []
     lines = [

@@ -71,7 +71,9 @@ def ui_cli(host: str, port: int, workspace: Path) -> None:
 
         team = simulated_team(home)
         # The rate-limit minute runs 60x faster, as in the demo (the resource paces to match).
-        simulator = Simulator(**team, minute_seconds=1.0).start()
+        simulator = Simulator(
+            seed=team["seed"], users=team["users"], days=team["days"], minute_seconds=1.0
+        ).start()
         first_day = simulator.team.first_day.isoformat()
         env.update(
             CURSOR_API_KEY=simulator.api_key,

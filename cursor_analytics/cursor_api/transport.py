@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypedDict
 from urllib.parse import urlencode
 
 import httpx
@@ -155,6 +155,14 @@ def _check_base_url(base_url: str) -> str:
 
 
 # ------------------------------------------------------------------ the transport
+
+
+class _ErrorFields(TypedDict):
+    """The keyword arguments every HTTP error from `Transport._error` shares."""
+
+    endpoint: str
+    status_code: int
+    server_message: str | None
 
 
 class Transport:
@@ -452,13 +460,13 @@ class Transport:
         status = response.status_code
         logger.debug("%s -> %d in %.3f s", endpoint, status, time.monotonic() - started)
 
-        if status == 304 and cached is None:
-            raise UnexpectedResponseError(
-                "304 Not Modified to a request that was not conditional",
-                endpoint=endpoint,
-                status_code=status,
-            )
         if status == 304:
+            if cached is None:
+                raise UnexpectedResponseError(
+                    "304 Not Modified to a request that was not conditional",
+                    endpoint=endpoint,
+                    status_code=status,
+                )
             if limiter is not None:
                 limiter.refund()  # a 304 does not count against Cursor's rate limit
             with self._stats_lock:
@@ -541,7 +549,11 @@ class Transport:
         else:
             text = response.text.strip()
             server_message = self.redact(text[:200]) if text else None
-        common = {"endpoint": endpoint, "status_code": status, "server_message": server_message}
+        common: _ErrorFields = {
+            "endpoint": endpoint,
+            "status_code": status,
+            "server_message": server_message,
+        }
         is_write = method != "GET" and not endpoint.endswith(
             ("/daily-usage-data", "/filtered-usage-events", "/spend")
         )

@@ -89,6 +89,7 @@ class CursorApiResource(dg.ConfigurableResource):
     @field_validator(*WHOLE_NUMBER_FIELDS, mode="before")
     @classmethod
     def _check_whole_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        assert info.field_name is not None  # a validator of named fields always has one
         low, high, hint = cls.WHOLE_NUMBER_FIELDS[info.field_name]
         return _whole_number(value, info.field_name, low, high, hint)
 

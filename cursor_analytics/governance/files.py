@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ class Node:
 
     field: str
     line: int
-    yaml_node: yaml.Node = field(repr=False)
+    yaml_node: yaml.Node = dataclass_field(repr=False)
 
     @property
     def is_null(self) -> bool:

@@ -466,13 +466,13 @@ def audit_logs(sim: Simulator, req: Request) -> Response:
 # AI Code Tracking API
 # --------------------------------------------------------------------------------------------
 
-COMMIT_CSV_ALT_ORDER = (
+COMMIT_CSV_ALT_ORDER: tuple[str, ...] = (
     "user_id", "user_email", "commit_hash", "repo_name", "branch_name", "commit_ts", "created_at",
     "message", "total_lines_added", "total_lines_deleted", "composer_lines_added",
     "composer_lines_deleted", "tab_lines_added", "tab_lines_deleted", "non_ai_lines_added",
     "non_ai_lines_deleted", "is_primary_branch", "commit_source",
 )  # fmt: skip
-CHANGE_CSV_ALT_ORDER = (
+CHANGE_CSV_ALT_ORDER: tuple[str, ...] = (
     "created_at", "change_id", "user_email", "user_id", "source", "model", "metadata_json",
     "total_lines_added", "total_lines_deleted",
 )  # fmt: skip

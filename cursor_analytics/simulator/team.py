@@ -1378,7 +1378,7 @@ class Team:
         }
         for name in COUNTERS:
             du[_snake(name)] = sum(u.counters[name] for u in uds)
-        ev = dict.fromkeys(
+        ev: dict[str, float] = dict.fromkeys(
             ("rows", "charged_cents", "billed_cents", "requests_costs", "input_tokens", "output_tokens",
              "cache_write_tokens", "cache_read_tokens", "total_cents"), 0
         )  # fmt: skip

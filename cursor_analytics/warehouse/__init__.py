@@ -261,6 +261,14 @@ def run_transaction(conn: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T
     return retry_on_conflict(once, "transaction")
 
 
+def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> Any:
+    """The first column of the one row `sql` returns (a count, a setting, an INSERT's row count)."""
+    row = conn.execute(sql, params).fetchone()
+    if row is None:
+        raise RuntimeError(f"expected one row, the query returned none: {sql}")
+    return row[0]
+
+
 # Sensors and schedules only wait briefly: a tick must finish well inside Dagster's 60 s limit.
 BRIEF_LOCK_TIMEOUT_SECONDS = 15.0
 
@@ -575,11 +583,12 @@ class Staging:
                 if not row_counts[fqn]:
                     inserted[fqn] = 0
                     continue
-                inserted[fqn] = conn.execute(
+                inserted[fqn] = scalar(
+                    conn,
                     f"INSERT INTO {table.ident} BY NAME "
                     f"SELECT *, ?::TIMESTAMP AS {quote_ident(LOADED_AT)} FROM {self._source(table)}{in_window}",
                     [loaded_at, self._paths(table), *params[1:]],
-                ).fetchone()[0]
+                )
             _fault_point("publish:before_commit")  # tests kill the process here (CURSOR_ANALYTICS_FAULT)
 
         try:
@@ -633,7 +642,7 @@ def local_count(parquet: Path) -> int:
 def _lower_memory_limit(conn: duckdb.DuckDBPyConnection, limit: str) -> Callable[[], None]:
     """Lower DuckDB's memory_limit to `limit` if it is higher; returns what restores it."""
     current = "SELECT current_setting('memory_limit')"
-    previous = conn.execute(current).fetchone()[0]
+    previous = scalar(conn, current)
     before, wanted = _size_bytes(previous), _size_bytes(limit)
     if before is None or wanted is None or before <= wanted:
         return lambda: None
@@ -642,7 +651,7 @@ def _lower_memory_limit(conn: duckdb.DuckDBPyConnection, limit: str) -> Callable
     def restore() -> None:
         try:
             conn.execute("RESET memory_limit")
-            if conn.execute(current).fetchone()[0] != previous:  # a limit someone had set
+            if scalar(conn, current) != previous:  # a limit someone had set
                 conn.execute(f"SET memory_limit = '{previous}'")
         except duckdb.Error as exc:  # the database was invalidated by the error being raised
             logger.debug("memory_limit not restored: %s", exc)
@@ -672,7 +681,7 @@ def replace_days_from_sql(
 
     def replace() -> int:
         conn.execute(f"DELETE FROM {table} WHERE {quote_ident(day_column)} BETWEEN $start AND $end", params)
-        return conn.execute(f"INSERT INTO {table} BY NAME {select_sql}", params).fetchone()[0]
+        return scalar(conn, f"INSERT INTO {table} BY NAME {select_sql}", params)
 
     retry_on_conflict(create, "DDL")
     return run_transaction(conn, replace)
@@ -696,7 +705,7 @@ def replace_table_from_sql(conn: duckdb.DuckDBPyConnection, fqn: str, select_sql
 
     def rebuild() -> int:
         conn.execute(f"CREATE OR REPLACE TABLE {quote_ident(fqn)} AS {select_sql}")
-        return conn.execute(f"SELECT count(*) FROM {quote_ident(fqn)}").fetchone()[0]
+        return scalar(conn, f"SELECT count(*) FROM {quote_ident(fqn)}")
 
     return run_transaction(conn, rebuild)
 
@@ -704,8 +713,9 @@ def replace_table_from_sql(conn: duckdb.DuckDBPyConnection, fqn: str, select_sql
 def table_exists(conn: duckdb.DuckDBPyConnection, fqn: str) -> bool:
     schema, name = fqn.split(".")
     return bool(
-        conn.execute(
+        scalar(
+            conn,
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
             [schema, name],
-        ).fetchone()[0]
+        )
     )

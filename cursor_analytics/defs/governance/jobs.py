@@ -15,7 +15,7 @@ settles the audit rows left `pending` by a write whose outcome was never recorde
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -73,14 +73,16 @@ def _snapshot(
     asset: dg.AssetsDefinition, cursor_api: CursorApiResource, duckdb: DuckDBResource, why: str
 ) -> dg.AssetMaterialization:
     """Run a raw snapshot asset's own code and report it as that asset's materialization."""
-    result = asset(dg.build_asset_context(), cursor_api=cursor_api, duckdb=duckdb)
+    # Invoked outside a run, a snapshot asset returns its MaterializeResult (a refusal raises).
+    result = cast(dg.MaterializeResult, asset(dg.build_asset_context(), cursor_api=cursor_api, duckdb=duckdb))
+    assert result.metadata is not None  # every snapshot asset reports its metadata
     return dg.AssetMaterialization(asset_key=asset.key, metadata={**result.metadata, "governance": why})
 
 
 def _taken_at(materialization: dg.AssetMaterialization) -> datetime:
     """The `snapshot_at` a snapshot asset stamped its rows with (its metadata)."""
-    value = materialization.metadata["snapshot_at"]
-    return datetime.fromisoformat(getattr(value, "value", value))
+    value: Any = materialization.metadata["snapshot_at"]
+    return datetime.fromisoformat(str(getattr(value, "value", value)))
 
 
 def _after(source: Source, applied: list[str]) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 import duckdb
@@ -208,10 +208,11 @@ def report_changes(
         instance = None
     for access in changed:
         keys = [key for key, dataset in assets.items() if dataset == access.dataset]
-        for key in keys if instance is not None else ():
-            instance.report_runless_asset_event(
-                dg.AssetObservation(asset_key=key, metadata={"access": access.describe()})
-            )
+        if instance is not None:
+            for key in keys:
+                instance.report_runless_asset_event(
+                    dg.AssetObservation(asset_key=key, metadata={"access": access.describe()})
+                )
         if not access.readable or keys:
             context.log.info(f"Dataset {access.dataset}: {access.describe()}")
 
@@ -221,7 +222,7 @@ def report_changes(
 
 def unless_refused(
     load: Callable[..., dg.MaterializeResult],
-) -> Callable[..., dg.MaterializeResult | Iterator[dg.AssetCheckResult]]:
+) -> Callable[..., dg.MaterializeResult]:
     """Wrap a raw asset's load function (the asset declared `output_required=False`): in a run,
     a 403 leaves the asset unmaterialized (an empty generator) with an `access` observation and a
     record in meta.dataset_access, and the step succeeds; any other error fails it as before.
@@ -238,7 +239,9 @@ def unless_refused(
             _report_refusal(context, exc)
             return _not_evaluated(context, exc)
 
-    return wrapped
+    # Typed as the assets declare it: Dagster reads an asset's return annotation and rejects a
+    # union, and the generator of a refusal is what an asset with output_required=False may return.
+    return cast(Callable[..., dg.MaterializeResult], wrapped)
 
 
 def _asset_context() -> dg.AssetExecutionContext | None:

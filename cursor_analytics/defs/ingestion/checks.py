@@ -32,7 +32,7 @@ from dagster_duckdb import DuckDBResource
 
 from cursor_analytics.cursor_api import FIELDS, days_in
 from cursor_analytics.ui.metadata import markdown_table
-from cursor_analytics.warehouse import Table, table_exists, tables
+from cursor_analytics.warehouse import Table, scalar, table_exists, tables
 from cursor_analytics.warehouse.finality import PARTITION_FINALITY, StaleDataSettings
 from cursor_analytics.warehouse.tables import DAILY_USAGE_SUMS
 
@@ -167,6 +167,7 @@ def _rows_breaking(
         + f" FROM {table.ident}{where}",
         params,
     ).fetchone()
+    assert counts is not None  # an aggregate without GROUP BY returns one row
     return {label: n for label, n in zip(rules, counts) if n}
 
 
@@ -196,7 +197,7 @@ def accepted_not_above_shown(conn: duckdb.DuckDBPyConnection, table: Table, wind
 def _days_to_check(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) -> list[date]:
     if window is not None:
         return days_in(*window)
-    latest = conn.execute(f"SELECT max(day) FROM {table.ident}").fetchone()[0]
+    latest = scalar(conn, f"SELECT max(day) FROM {table.ident}")
     return [latest] if latest else []
 
 
@@ -276,7 +277,7 @@ def known_fields(record_type: str) -> set[str]:
 def _field_counts(
     conn: duckdb.DuckDBPyConnection, table: Table, where: str, params: list[Any]
 ) -> tuple[int, dict[str, int]]:
-    rows = conn.execute(f"SELECT count(*) FROM {table.ident}{where}", params).fetchone()[0]
+    rows = scalar(conn, f"SELECT count(*) FROM {table.ident}{where}", params)
     counts = conn.execute(
         f"SELECT k, count(*) FROM (SELECT unnest(json_keys(raw)) AS k FROM {table.ident}{where}) GROUP BY k",
         params,
@@ -295,7 +296,7 @@ def schema_drift(conn: duckdb.DuckDBPyConnection, table: Table, window: Window) 
         before = (' WHERE "day" >= ? AND "day" < ?', [days[0] - timedelta(days=BASELINE_DAYS), days[0]])
         scope = f"{days[0]}..{days[-1]}" if days[0] != days[-1] else days[0].isoformat()
     else:
-        latest = conn.execute(f"SELECT max(snapshot_at) FROM {table.ident}").fetchone()[0]
+        latest = scalar(conn, f"SELECT max(snapshot_at) FROM {table.ident}")
         if latest is None:
             return Outcome(True, "no rows yet", {}, dg.AssetCheckSeverity.WARN)
         current = (" WHERE snapshot_at = ?", [latest])
@@ -371,10 +372,12 @@ def spend_reconciliation(conn: duckdb.DuckDBPyConnection, table: Table, window: 
     `chargedCents` against `spendCents` (billed spend), and all events' against
     `overallSpendCents` (billed plus included usage; skipped when the API did not send it)."""
     tolerance = StaleDataSettings.from_env().spend_tolerance_pct
-    cycle_start, latest = conn.execute(
+    snapshot = conn.execute(
         f"SELECT max(subscription_cycle_start), max(snapshot_at) FROM {table.ident} "
         f"WHERE snapshot_at = (SELECT max(snapshot_at) FROM {table.ident})"
     ).fetchone()
+    assert snapshot is not None  # an aggregate without GROUP BY returns one row
+    cycle_start, latest = snapshot
     if latest is None or cycle_start is None:
         return Outcome(True, "no spend snapshot with a cycle start yet", {}, dg.AssetCheckSeverity.WARN)
     complete, missing = _events_complete_until(conn, cycle_start, latest.date())
@@ -408,15 +411,14 @@ def spend_reconciliation(conn: duckdb.DuckDBPyConnection, table: Table, window: 
         )
     billed = total = 0.0
     if table_exists(conn, tables.USAGE_EVENTS.fqn):
-        billed, total = (
-            float(v)
-            for v in conn.execute(
-                "SELECT coalesce(sum(charged_cents) FILTER (WHERE is_chargeable), 0), "
-                f"coalesce(sum(charged_cents), 0) FROM {tables.USAGE_EVENTS.ident} "
-                'WHERE "timestamp" >= ? AND "timestamp" <= ?',
-                [cycle_start, snapshot_at],
-            ).fetchone()
-        )
+        sums = conn.execute(
+            "SELECT coalesce(sum(charged_cents) FILTER (WHERE is_chargeable), 0), "
+            f"coalesce(sum(charged_cents), 0) FROM {tables.USAGE_EVENTS.ident} "
+            'WHERE "timestamp" >= ? AND "timestamp" <= ?',
+            [cycle_start, snapshot_at],
+        ).fetchone()
+        assert sums is not None  # an aggregate without GROUP BY returns one row
+        billed, total = (float(v) for v in sums)
     reported = float(reported or 0)
     billed_pct = _gap_pct(billed, reported)
     overall_pct = None if reported_overall is None else _gap_pct(total, float(reported_overall))
