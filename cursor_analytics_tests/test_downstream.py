@@ -140,7 +140,7 @@ def test_week_over_week_compares_with_the_previous_iso_week_only(tmp_path):
             "CREATE TABLE analytics.team_daily_metrics (day DATE, active_users BIGINT, "
             "tabs_accepted BIGINT, tabs_shown BIGINT, accepts BIGINT, rejects BIGINT, "
             "accepted_lines_added BIGINT, total_lines_added BIGINT, agent_requests BIGINT, "
-            "charged_cents DOUBLE)"
+            "billed_cents DOUBLE)"
         )
         for day, (accepted, shown) in days.items():
             conn.execute(
