@@ -29,6 +29,7 @@ from cursor_analytics.definitions import defs  # noqa: E402
 from cursor_analytics.defs.jobs import daily_assets, snapshot_assets  # noqa: E402
 from cursor_analytics.defs.partitions import range_tags  # noqa: E402
 from cursor_analytics.defs.resources import CursorApiResource, WarehouseResource  # noqa: E402
+from cursor_analytics.warehouse import connect  # noqa: E402
 
 ALL_ASSETS = list(defs.assets)
 
@@ -80,7 +81,9 @@ def materialize_snapshots(
 
 
 def query(db_path: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(db_path), read_only=True) as conn:
+    """Read the warehouse as a notebook should: read-only, waiting while a run (or the UI's
+    sensor) holds the file."""
+    with connect(str(db_path), read_only=True, lock_timeout_seconds=120) as conn:
         return conn.execute(sql, params or []).fetchall()
 
 
@@ -94,11 +97,17 @@ def table_contents(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
         contents = {}
         for (fqn,) in tables:
             columns = [
-                r[0]
+                (r[0], r[1])
                 for r in conn.execute(f"DESCRIBE {fqn}").fetchall()
                 if r[0] not in ("_loaded_at", "snapshot_at")
             ]
-            select = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in columns)
+            # floats to 9 decimals: DuckDB's parallel sums may add in another order (last bits)
+            select = ", ".join(
+                f'CAST(round("{c}", 9) AS VARCHAR)'
+                if kind in ("DOUBLE", "FLOAT")
+                else f'CAST("{c}" AS VARCHAR)'
+                for c, kind in columns
+            )
             contents[fqn] = sorted(
                 conn.execute(f"SELECT {select} FROM {fqn}").fetchall(),
                 key=lambda row: tuple("" if v is None else v for v in row),
