@@ -20,11 +20,13 @@ shared, so compare figures taken at similar load.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,15 @@ def measured(work: Callable[[], Any]) -> dict[str, Any]:
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         **extra,
     }
+
+
+def in_fresh_process(work: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """`work(*args)` in a new Python process started now, with this process's environment as it
+    is now. Dagster's multiprocess executor forks its step processes from a forkserver started
+    by the first run and never restarted: a later run in this process would give its steps the
+    first run's environment (its DAGSTER_HOME, no DAGSTER_PG_*)."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(work, *args).result()
 
 
 def use_postgres_instance(home: Path, server: Any, dbname: str) -> None:
@@ -129,14 +140,16 @@ def run(run_days: int, backfill_days: int, backfill_users: int, users: int, days
             with dagster_home() as home:
                 if label == "postgres":
                     use_postgres_instance(home, server, f"dagster_runs_{time.time_ns()}")
-                result.setdefault("run_creation", {})[label] = run_creation(run_days)
+                result.setdefault("run_creation", {})[label] = in_fresh_process(run_creation, run_days)
             with dagster_home() as home:
                 if label == "postgres":
                     use_postgres_instance(home, server, f"dagster_backfill_{time.time_ns()}")
                     database = f"ducklake:postgres:{server.create_database('lake_backfill').dsn}"
                 else:
                     database = str(work / "backfill.duckdb")
-                result.setdefault("backfill", {})[label] = backfill(backfill_days, backfill_users, database)
+                result.setdefault("backfill", {})[label] = in_fresh_process(
+                    backfill, backfill_days, backfill_users, database
+                )
 
         start, end = backfill_window(days, utc_today())
         file = work / "metrics.duckdb"

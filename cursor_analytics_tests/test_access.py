@@ -76,7 +76,7 @@ def test_the_sensor_probes_once_a_day_leaves_refused_datasets_out_and_finds_an_u
     instance = dg.DagsterInstance.ephemeral()
     with not_enterprise() as sim:
         res = resources(sim, db)
-        first = tick(res, NOW, instance)
+        first = tick(res, NOW, instance, budget=100)  # a third of it probes all 30 datasets at once
         assert sim.request_count("/analytics/ai-code/commits") == 1  # the probe, no count request
         assert selected(first) and not selected(first) & (ENTERPRISE_ONLY | {"analytics/ai_code_share_daily"})
         assert "raw/daily_usage" in selected(first)
@@ -84,13 +84,13 @@ def test_the_sensor_probes_once_a_day_leaves_refused_datasets_out_and_finds_an_u
         assert observations(instance, "raw/daily_usage") == ["readable"]
 
         sim.reset_requests()
-        later = tick(res, NOW + timedelta(hours=1), instance, first.cursor)
+        later = tick(res, NOW + timedelta(hours=1), instance, first.cursor, budget=100)
         assert sim.request_count("/analytics/ai-code/commits") == sim.request_count("/teams/audit-logs") == 0
         assert observations(instance, "raw/ai_commits") == [REFUSED]  # reported once
         assert not selected(later) & ENTERPRISE_ONLY
 
         sim.enterprise = True  # the team upgrades; the next day's probe finds it
-        upgraded = tick(res, NOW + timedelta(days=1, hours=1), instance, later.cursor)
+        upgraded = tick(res, NOW + timedelta(days=1, hours=1), instance, later.cursor, budget=100)
         assert selected(upgraded) >= ENTERPRISE_ONLY
         assert observations(instance, "raw/ai_commits")[0] == "readable"
     assert query(db, "SELECT count(*) FROM meta.dataset_access WHERE source = 'probe'")[0][0] == 2 * len(
@@ -98,13 +98,18 @@ def test_the_sensor_probes_once_a_day_leaves_refused_datasets_out_and_finds_an_u
     )
 
 
-def test_the_daily_probe_counts_against_the_ticks_request_budget(tmp_path):
+def test_the_daily_probes_take_at_most_a_third_of_the_ticks_request_budget(tmp_path):
+    db = tmp_path / "cursor.duckdb"
     with not_enterprise() as sim:
-        result = tick(
-            resources(sim, tmp_path / "cursor.duckdb"), NOW, dg.DagsterInstance.ephemeral(), budget=5
-        )
-        assert sim.request_count() == 5 and sim.request_count("/teams/daily-usage-data") == 2  # 4 probes + 1
-    assert json.loads(result.cursor)["requests"] == 5
+        result = tick(resources(sim, db), NOW, dg.DagsterInstance.ephemeral(), budget=9)
+        # 3 probes (daily usage, usage events, AI commits: the partitioned datasets first), then
+        # the ranged daily-usage call; no counts: the file is empty, every day is missing
+        assert sim.request_count() == 4
+        assert sim.request_count("/teams/daily-usage-data") == 2
+    assert json.loads(result.cursor)["requests"] == 4
+    assert query(db, "SELECT dataset FROM meta.dataset_access ORDER BY dataset") == [
+        ("ai_commits",), ("daily_usage",), ("usage_events",)
+    ]  # fmt: skip
 
 
 def test_the_daily_schedule_leaves_out_what_the_key_may_not_read_and_what_is_built_on_it(tmp_path):

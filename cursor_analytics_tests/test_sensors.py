@@ -212,7 +212,28 @@ def test_a_tick_stays_within_its_request_budget_counted_at_the_server(week):
     tick(res, clock=later, cursor=second.cursor, request_budget=5, lookback_days=5)
     assert sim.request_count() == 5
     probes = "SELECT count(*) FROM meta.dataset_access WHERE probed_at = ?"
-    assert query(db, probes, [later.replace(tzinfo=None)])[0][0] == 4
+    assert query(db, probes, [later.replace(tzinfo=None)])[0][0] == 1  # a third of 5, at least one
+
+
+def test_under_a_tight_budget_provisional_days_are_counted_before_final_ones(week):
+    sim, db, res = week
+    clock = NOW - timedelta(days=2)  # 03-07 and 03-08 are final, 03-09 .. 03-11 provisional
+    probed(db, clock - timedelta(hours=1))
+    # the last tick compared the provisional days an hour ago and the final days never: by age
+    # alone the final days would come first
+    recently = (clock - timedelta(hours=1)).isoformat()
+    cursor = json.dumps(
+        {"days": {d: {"verdict": "matches", "compared_at": recently} for d in ("2025-03-09", "2025-03-10", "2025-03-11")}}
+    )  # fmt: skip
+
+    result = tick(res, clock=clock, cursor=cursor, request_budget=10, lookback_days=5)
+
+    assert sim.request_count() == 10  # one ranged daily-usage call + 3 counts for each of 3 days
+    compared_now = {
+        d for d, v in json.loads(result.cursor)["days"].items() if v.get("compared_at") == clock.isoformat()
+    }
+    assert compared_now == {"2025-03-09", "2025-03-10", "2025-03-11"}
+    assert "Not compared in full this tick: 2 days" in result.skip_message
 
 
 def test_the_sensor_waits_while_a_run_holds_duckdb_then_reads_it(week):

@@ -7,7 +7,8 @@ The stale-partition sensor, each tick (default hourly):
    on a read-only connection, retrying while a run holds the file;
 2. reads the API's fingerprint of those days within a request budget: one ranged daily-usage
    call, then one pageSize=1 count per day for usage events, commits and changes, spending the
-   budget on provisional days first, then on the days compared longest ago;
+   budget on provisional days first, then on the days compared longest ago (each dataset's daily
+   access probe takes at most a third of the budget);
 3. requests a run for exactly the days that are missing or differ, contiguous days grouped into
    one range run of their raw assets and the metrics derived from them day by day (trailing-window
    metrics follow through the automation condition);
@@ -106,6 +107,14 @@ def write_confirmations(
                     staging.publish(conn, (first, last))
 
 
+def probe_share(budget: int) -> int:
+    """How many of a tick's `budget` requests may go to access probes: a third (at least one,
+    and never the last request, which reads daily usage). With the default budget of 25, the 30
+    datasets are probed over the day's first four ticks, and each of those still compares the
+    days with 17 requests (one ranged daily-usage call and 16 counts: five days in full)."""
+    return min(budget - 1, max(1, budget // 3))
+
+
 def _count_order(
     days: list[date], stored: fp.StoredDays, previous: dict[str, Any], datasets: list[str]
 ) -> Callable[[fp.ApiReading], list[date]]:
@@ -176,8 +185,8 @@ def evaluate_stale_partitions(
     try:
         with cursor_api.model_copy(update={"max_attempts": 1}).get_client() as client:
             budget = fp.RequestBudget(client, settings.request_budget)
-            try:  # once a day per dataset, leaving one request for the fingerprints
-                probe = access.refresh(path, client, dataset_of.values(), now, budget.left - 1)
+            try:  # once a day per dataset, on at most a third of the budget
+                probe = access.refresh(path, client, dataset_of.values(), now, probe_share(budget.left))
             except WarehouseLockedError:
                 probe = access.AccessReading({}, [], note="access not read: DuckDB stayed locked")
             refused = access.refused_datasets(probe.known, now)
