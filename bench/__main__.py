@@ -49,6 +49,12 @@ QUICK_SKIPPED = {"production"}
 # 2-core machine can keep up with, to separate the pacing from local CPU (see RESULTS.md).
 SUPPLEMENTARY = {
     "backfill-slow-clock": ("backfill", ["--days", "90", "--minute-seconds", "30", "--repeats", "2"]),
+    # Dagster writes one "materialization planned" event per asset and day when it creates a
+    # range run; with its switch on, one per asset (see bench/backfill.py, PLANNED_AS_RANGES).
+    "backfill-planned-as-ranges": (
+        "backfill",
+        ["--days", "30,90,365", "--repeats", "1", "--long-repeats", "1", "--planned-events-as-ranges"],
+    ),
 }
 ANALYSIS_START, ANALYSIS_END = "<!-- analysis -->", "<!-- /analysis -->"
 DEFAULT_ANALYSIS = "_(No analysis yet: paste it between these markers; re-running keeps it.)_"

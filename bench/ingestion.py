@@ -92,12 +92,13 @@ def our_load(sim: SimProcess, day, workdir: Path, profile: bool = False) -> dict
     return out
 
 
-# Where the time of our path goes (cumulative seconds of these functions, under cProfile).
+# Where the time of our path goes: cumulative seconds of these functions in the caller's thread,
+# under cProfile. Fetching and JSON parsing run in the prefetch thread and typing in the typing
+# thread: here they show only as the waits for them.
 STAGES = {
-    "waiting for the server (socket reads)": ("recv_into", "recv"),
-    "JSON parsing (client, for the paging checks)": ("loads",),
+    "paging loop: its checks and the wait for the page fetched ahead (prefetch thread)": ("_read",),
     "staging each page's response body (a file per page)": ("append_page",),
-    "typing every record in bulk (DuckDB, cursor_api.columnar)": ("_type_pages",),
+    "waiting for the batch being typed (DuckDB, typing thread)": ("_settle",),
     "normalising records in Python (only those the bulk query leaves)": ("normalise_all",),
     "publish to DuckDB (one transaction)": ("publish",),
 }

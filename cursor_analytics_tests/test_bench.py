@@ -61,7 +61,7 @@ def test_ingestion_loads_every_event_on_both_paths(quick_run):
     assert [r["rows"] for r in ingestion["ours"] + ingestion["bare"]] == [3000, 3000]
     assert ingestion["ratio"] > 0
     # the events were typed in bulk by DuckDB (the columnar path), and each stage was profiled
-    assert ingestion["profile"]["typing every record in bulk (DuckDB, cursor_api.columnar)"] > 0
+    assert ingestion["profile"]["waiting for the batch being typed (DuckDB, typing thread)"] > 0
     assert "normalising records in Python (only those the bulk query leaves)" in ingestion["profile"]
 
 

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -347,9 +348,10 @@ class Staging:
     `discard(segment)` drops what one segment staged, when its read starts again.
 
     `append_page` keeps a page of a record type with a columnar reading (usage events, AI
-    commits) as the response's own JSON; `close` then types all of them in one DuckDB query
-    (`cursor_api.columnar`) into Parquet, and reads with `records.normalise` only the records
-    that query does not vouch for (which it reads too, or refuses naming the field)."""
+    commits) as the response's own JSON; every TYPE_BATCH_PAGES pages (and at `close`) one
+    DuckDB query (`cursor_api.columnar`) types them into Parquet, in a background thread while
+    the caller goes on fetching (one batch in flight), and `records.normalise` reads only the
+    records that query does not vouch for (which it reads too, or refuses naming the field)."""
 
     def __init__(self, tables: Iterable[Table]):
         self._dir = tempfile.TemporaryDirectory(prefix="cursor-analytics-stage-")
@@ -362,6 +364,8 @@ class Staging:
         self._pages: dict[tuple[str, Any], list[tuple[Path, int, Page]]] = {}
         self._page_files = 0
         self._typed: dict[tuple, int] = {}  # typed file's key -> the records the query vouched for
+        self._typer: ThreadPoolExecutor | None = None  # types one batch of pages in the background
+        self._typing: tuple[Table, Any, list[tuple[Path, int, Page]], Path, Future[list[str]]] | None = None
         # After publish: per table, (day, rows) staged outside the window, which are not stored.
         self.out_of_window: dict[str, list[tuple[date | None, int]]] = {fqn: [] for fqn in self._tables}
 
@@ -420,11 +424,24 @@ class Staging:
             self._type_pages(table, page.window)
 
     def _type_pages(self, table: Table, segment: Any) -> None:
-        """Type the staged JSON pages of one segment in one DuckDB query (columnar.typed_query)
-        into a Parquet file; the records it cannot vouch for go through records.normalise."""
+        """Start typing the staged JSON pages of one segment into a Parquet file, in the
+        background thread, once the batch before is settled (one batch in flight)."""
         pages = self._pages.pop((table.fqn, segment), [])
         if not pages:
             return
+        self._settle()
+        typed = Path(self._dir.name) / f"{table.fqn}-typed-{self._page_files}.parquet"
+        self._page_files += 1
+        if self._typer is None:
+            self._typer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cursor-analytics-typing")
+        work = self._typer.submit(self._type_in_bulk, pages, typed, Path(self._dir.name, "duckdb-tmp"))
+        self._typing = (table, segment, pages, typed, work)
+
+    @staticmethod
+    def _type_in_bulk(pages: list[tuple[Path, int, Page]], typed: Path, spill: Path) -> list[str]:
+        """One DuckDB query (columnar.typed_query) types the pages' records into `typed`;
+        returns the raw JSON of the records it could not vouch for. DuckDB releases the GIL
+        while it works, so the caller's thread goes on fetching."""
         first = pages[0][2]
         files = ", ".join(_sql_text(path.as_posix()) for path, _n, _page in pages)
         # each body as one JSON value and its records' texts cut out of it: DuckDB does not
@@ -433,24 +450,36 @@ class Staging:
             f"SELECT unnest(json_extract(json, '$.\"{first.list_key}\"[*]')) AS r "
             f"FROM read_json_objects([{files}], format = 'auto', maximum_object_size = {MAX_PAGE_BYTES})"
         )
-        typed = Path(self._dir.name) / f"{table.fqn}-typed-{self._page_files}.parquet"
         local = duckdb.connect(
             # One thread: under the publish limit, two ran out of memory (a 20k-event day). Rows keep
             # the API's order, so that re-loading a day sums its doubles in the same order.
             config={"memory_limit": PUBLISH_MEMORY_LIMIT, "threads": 1}
         )
         try:
-            local.execute(f"SET temp_directory = {_sql_text(Path(self._dir.name, 'duckdb-tmp').as_posix())}")
+            local.execute(f"SET temp_directory = {_sql_text(spill.as_posix())}")
             local.execute(
                 f"COPY ({typed_query(first.record_type, records)}) TO {_sql_text(typed.as_posix())} (FORMAT parquet)"
             )
-            odd = [
+            return [
                 r
                 for (r,) in local.execute(
                     "SELECT raw FROM read_parquet(?) WHERE NOT _clean", [typed.as_posix()]
                 ).fetchall()
             ]
-        except duckdb.Error as exc:  # e.g. JSON DuckDB will not read (a lone surrogate): all by Python
+        finally:
+            local.close()
+
+    def _settle(self) -> None:
+        """Wait for the batch being typed and keep its result: the typed file, and the records
+        the query left to records.normalise. A batch DuckDB cannot type (JSON it will not read,
+        such as a lone surrogate) is read record by record instead."""
+        if self._typing is None:
+            return
+        table, segment, pages, typed, work = self._typing
+        self._typing = None
+        try:
+            odd = work.result()
+        except duckdb.Error as exc:
             logger.warning(
                 "%s: typing the pages in bulk failed (%s); reading them record by record", table.fqn, exc
             )
@@ -466,13 +495,12 @@ class Staging:
                 )
                 path.unlink()
             return
-        finally:
-            local.close()
         for path, _n, _page in pages:
             path.unlink()
         self._files[(table.fqn, segment, typed.name)] = typed
         self._typed[(table.fqn, segment, typed.name)] = local_count(typed) - len(odd)
         if odd:  # the same checks and errors as any page: normalise reads them, or names the field
+            first = pages[0][2]
             rows = normalise_all(
                 first.record_type, [json.loads(r) for r in odd], endpoint=first.endpoint, key=first.list_key
             )
@@ -481,6 +509,7 @@ class Staging:
 
     def discard(self, segment: Any) -> None:
         """Forget everything staged under `segment`, in every table."""
+        self._settle()
         for key in [k for k in self._pages if k[1] == segment]:
             for path, _n, _page in self._pages.pop(key):
                 path.unlink(missing_ok=True)
@@ -516,12 +545,20 @@ class Staging:
     def close(self) -> None:
         for fqn, segment in list(self._pages):
             self._type_pages(self._tables[fqn], segment)
+        self._settle()
+        if self._typer is not None:
+            self._typer.shutdown()
+            self._typer = None
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
 
     def cleanup(self) -> None:
         self._pages.clear()  # a failed load: nothing to type
+        if self._typer is not None:  # wait for a batch still being typed, whatever its outcome
+            self._typer.shutdown(wait=True)
+            self._typer = None
+        self._typing = None
         self.close()
         self._dir.cleanup()
 
