@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import click
@@ -107,7 +108,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-file_help = "Governance file (YAML)."
+def file_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--file",
+        "path",
+        default=default,
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help="Governance file (YAML).",
+    )
+
+
 db_option = click.option(
     "--db",
     envvar="CURSOR_ANALYTICS_DB",
@@ -133,6 +144,28 @@ actor_option = click.option(
 )
 
 
+def _show(plan: spend_limits.SpendLimitPlan | blocklists.BlocklistPlan) -> None:
+    click.echo(plain_text(plan.to_markdown()))
+
+
+def _apply(
+    plan: spend_limits.SpendLimitPlan | blocklists.BlocklistPlan,
+    yes: bool,
+    run: Callable[[], dict[str, Any]],
+    done: str,
+) -> None:
+    """Print the plan; with --yes, `run` the governance job and say what it wrote (`done`, with
+    `{n}` for how many)."""
+    _show(plan)
+    if not yes:
+        click.echo(f"\n{DRY_RUN}")
+        return
+    output = run()
+    click.echo(
+        f"{done.format(n=len(output['applied']))}: " + (", ".join(output["applied"]) or "none needed.")
+    )
+
+
 # ------------------------------------------------------------------ spend limits
 
 
@@ -141,14 +174,7 @@ def spend_limits_cli() -> None:
     """Per-member spend limits as code (governance/spend_limits.yaml): plan, then apply."""
 
 
-spend_file_option = click.option(
-    "--file",
-    "path",
-    default=spend_limits.DEFAULT_PATH,
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help=file_help,
-)
+spend_file_option = file_option(spend_limits.DEFAULT_PATH)
 
 
 def _spend_plan(path: str, db: str) -> spend_limits.SpendLimitPlan:
@@ -192,9 +218,9 @@ def spend_limits_plan(path: str, db: str, refresh: bool, base_url: str) -> None:
         output = _run_job(
             "spend_limits_job", "governance_spend_limits", {"path": path, "refresh": True}, db, base_url
         )
-        click.echo(plain_text(output["plan"].to_markdown()))
+        _show(output["plan"])
         return
-    click.echo(plain_text(_spend_plan(path, db).to_markdown()))
+    _show(_spend_plan(path, db))
 
 
 @spend_limits_cli.command("apply")
@@ -209,20 +235,15 @@ def spend_limits_apply(path: str, db: str, base_url: str, yes: bool, actor: str)
     Prints the plan; changes nothing unless --yes. With --yes, runs spend_limits_job: it
     refreshes the members and spend snapshots, re-plans, sets only the limits that still
     differ, records each write in governance.audit_log and takes a new spend snapshot."""
-    click.echo(plain_text(_spend_plan(path, db).to_markdown()))
-    if not yes:
-        click.echo(f"\n{DRY_RUN}")
-        return
-    output = _run_job(
+    run = partial(
+        _run_job,
         "spend_limits_job",
         "governance_spend_limits",
         {"path": path, "apply": True, "actor": actor},
         db,
         base_url,
     )
-    click.echo(
-        f"Set {len(output['applied'])} spend limit(s): " + (", ".join(output["applied"]) or "none needed.")
-    )
+    _apply(_spend_plan(path, db), yes, run, "Set {n} spend limit(s)")
 
 
 # ------------------------------------------------------------------ repo blocklists
@@ -233,14 +254,7 @@ def blocklists_cli() -> None:
     """Repository blocklists as code (governance/repo_blocklists.yaml): plan, then apply."""
 
 
-blocklists_file_option = click.option(
-    "--file",
-    "path",
-    default=blocklists.DEFAULT_PATH,
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help=file_help,
-)
+blocklists_file_option = file_option(blocklists.DEFAULT_PATH)
 prune_option = click.option(
     "--prune", is_flag=True, help="Also delete blocklisted repositories that are not in the file."
 )
@@ -265,7 +279,7 @@ def _blocklist_plan(path: str, base_url: str, prune: bool) -> blocklists.Blockli
 def blocklists_plan(path: str, base_url: str, prune: bool) -> None:
     """Show the repositories to add, the pattern changes and the repositories not in the file,
     against GET /settings/repo-blocklists/repos (needs CURSOR_API_KEY)."""
-    click.echo(plain_text(_blocklist_plan(path, base_url, prune).to_markdown()))
+    _show(_blocklist_plan(path, base_url, prune))
 
 
 @blocklists_cli.command("apply")
@@ -280,18 +294,12 @@ def blocklists_apply(path: str, db: str, base_url: str, prune: bool, yes: bool, 
     not in the file. Prints the plan; changes nothing unless --yes. With --yes, runs
     repo_blocklists_job: each write is recorded in governance.audit_log and raw/repo_blocklists
     is materialized."""
-    click.echo(plain_text(_blocklist_plan(path, base_url, prune).to_markdown()))
-    if not yes:
-        click.echo(f"\n{DRY_RUN}")
-        return
-    output = _run_job(
+    run = partial(
+        _run_job,
         "repo_blocklists_job",
         "governance_repo_blocklists",
         {"path": path, "apply": True, "prune": prune, "actor": actor},
         db,
         base_url,
     )
-    click.echo(
-        f"Wrote {len(output['applied'])} repository blocklist(s): "
-        + (", ".join(output["applied"]) or "none needed.")
-    )
+    _apply(_blocklist_plan(path, base_url, prune), yes, run, "Wrote {n} repository blocklist(s)")
