@@ -203,14 +203,18 @@ def _flatten_models(rows: list[Any], path: str) -> list[Any]:
     return out
 
 
-def _analytics_pagination(data: Any, path: str) -> dict[str, Any]:
+def _paged_over_users(items: list[Any], data: Any, path: str, extra: dict[str, Any]) -> _Envelope:
+    """The envelope of an Analytics page of users: its `pagination` (`hasNextPage`, `page`,
+    `totalPages`, `totalUsers`) around `items`, with `extra` after `total_users`."""
     pagination = _key(data, "pagination", path, dict)
-    return {
-        "has_next": bool(_bool_field(pagination, "hasNextPage", path)),
-        "page": _optional_int(pagination, "page", path),
-        "total_pages": _optional_int(pagination, "totalPages", path),
-        "total_users": _optional_int(pagination, "totalUsers", path),
-    }
+    return _Envelope(
+        items,
+        "data",
+        bool(_bool_field(pagination, "hasNextPage", path)),
+        page=_optional_int(pagination, "page", path),
+        total_pages=_optional_int(pagination, "totalPages", path),
+        extra={"total_users": _optional_int(pagination, "totalUsers", path), **extra},
+    )
 
 
 def _by_user_envelope(data: Any, path: str) -> _Envelope:
@@ -229,15 +233,7 @@ def _by_user_envelope(data: Any, path: str) -> _Envelope:
         items.extend(
             {**row, "email": email, "user_id": ids.get(email)} for row in rows if isinstance(row, dict)
         )
-    paging = _analytics_pagination(data, path)
-    return _Envelope(
-        items,
-        "data",
-        paging["has_next"],
-        page=paging["page"],
-        total_pages=paging["total_pages"],
-        extra={"total_users": paging["total_users"], "params": params},
-    )
+    return _paged_over_users(items, data, path, {"params": params})
 
 
 def _leaderboard_envelope(data: Any, path: str) -> _Envelope:
@@ -251,12 +247,4 @@ def _leaderboard_envelope(data: Any, path: str) -> _Envelope:
         rows = _key(section, "data", path, list)
         items.extend({**row, "board": board} for row in rows if isinstance(row, dict))
         totals[f"{board}_total_users"] = _optional_int(section, "total_users", path)
-    paging = _analytics_pagination(data, path)
-    return _Envelope(
-        items,
-        "data",
-        paging["has_next"],
-        page=paging["page"],
-        total_pages=paging["total_pages"],
-        extra={"total_users": paging["total_users"], **totals, "params": data.get("params")},
-    )
+    return _paged_over_users(items, data, path, {**totals, "params": data.get("params")})
