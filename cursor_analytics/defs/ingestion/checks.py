@@ -21,10 +21,10 @@ snapshots (snapshot_at, member or repository id).
 """
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 import duckdb
@@ -510,10 +510,50 @@ def run_window(context: dg.AssetCheckExecutionContext) -> Window:
     return date.fromisoformat(keys.start), date.fromisoformat(keys.end)
 
 
+T = TypeVar("T")
+
+
+def run_checks(
+    context: dg.AssetCheckExecutionContext,
+    resource: DuckDBResource,
+    checks: Iterable[
+        tuple[
+            dg.AssetCheckKey,
+            str,
+            T,
+            Callable[[duckdb.DuckDBPyConnection, T, Window], Outcome],
+            dg.AssetCheckSeverity,
+        ]
+    ],
+) -> Iterator[dg.AssetCheckResult]:
+    """The results of the selected `checks`, in their order, over one DuckDB connection, on the
+    run's days. Each check is (its key, the table it looks at, what its evaluate function is
+    given besides the connection and the days, that function, its severity); a check of a table
+    that does not exist yet passes, saying so."""
+    window = run_window(context)
+    selected = set(context.selected_asset_check_keys)
+    with resource.get_connection() as conn:
+        for key, fqn, target, evaluate, severity in checks:
+            if key not in selected:
+                continue
+            outcome = (
+                evaluate(conn, target, window)
+                if table_exists(conn, fqn)
+                else Outcome(True, f"{fqn} does not exist yet", {}, severity)
+            )
+            yield dg.AssetCheckResult(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=outcome.passed,
+                severity=outcome.severity,
+                description=outcome.description,
+                metadata=outcome.metadata,
+            )
+
+
 def table_checks(table: Table, checks: Sequence[Check]) -> dg.AssetChecksDefinition:
     """One step that runs `checks` on raw.<table> over one DuckDB connection."""
     asset_key = dg.AssetKey(["raw", table.name])
-    by_name = {c.name: c for c in checks}
 
     @dg.multi_asset_check(
         name=f"{table.name}_checks",
@@ -532,24 +572,11 @@ def table_checks(table: Table, checks: Sequence[Check]) -> dg.AssetChecksDefinit
         pool="duckdb",
     )
     def _checks(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
-        window = run_window(context)
-        selected = [k.name for k in context.selected_asset_check_keys if k.asset_key == asset_key]
-        with duckdb.get_connection() as conn:
-            exists = table_exists(conn, table.fqn)
-            for name in [c.name for c in checks if c.name in selected]:
-                check = by_name[name]
-                if not exists:
-                    outcome = Outcome(True, f"{table.fqn} does not exist yet", {}, check.severity)
-                else:
-                    outcome = check.evaluate(conn, table, window)
-                yield dg.AssetCheckResult(
-                    asset_key=asset_key,
-                    check_name=name,
-                    passed=outcome.passed,
-                    severity=outcome.severity,
-                    description=outcome.description,
-                    metadata=outcome.metadata,
-                )
+        yield from run_checks(
+            context,
+            duckdb,
+            ((dg.AssetCheckKey(asset_key, c.name), table.fqn, table, c.evaluate, c.severity) for c in checks),
+        )
 
     return _checks
 

@@ -16,7 +16,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from cursor_analytics.defs.ingestion.checks import Outcome, Window, run_window
+from cursor_analytics.defs.ingestion.checks import Outcome, Window, run_checks
 from cursor_analytics.defs.metrics import assets as metrics
 from cursor_analytics.ui.metadata import markdown_table
 from cursor_analytics.warehouse import table_exists
@@ -192,23 +192,12 @@ CHECKS: list[tuple[dg.AssetsDefinition, str, str, Evaluate, dg.AssetCheckSeverit
 )
 def metric_checks(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
     """The metric checks selected in this run, over one DuckDB connection."""
-    window = run_window(context)
-    selected = set(context.selected_asset_check_keys)
-    with duckdb.get_connection() as conn:
-        for asset, name, _, evaluate, severity in CHECKS:
-            if dg.AssetCheckKey(asset.key, name) not in selected:
-                continue
-            fqn = "analytics." + asset.key.path[-1]
-            outcome = (
-                evaluate(conn, fqn, window)
-                if table_exists(conn, fqn)
-                else Outcome(True, f"{fqn} does not exist yet", {}, severity)
-            )
-            yield dg.AssetCheckResult(
-                asset_key=asset.key,
-                check_name=name,
-                passed=outcome.passed,
-                severity=outcome.severity,
-                description=outcome.description,
-                metadata=outcome.metadata,
-            )
+    yield from run_checks(
+        context,
+        duckdb,
+        (
+            (dg.AssetCheckKey(asset.key, name), fqn, fqn, evaluate, severity)
+            for asset, name, _, evaluate, severity in CHECKS
+            for fqn in ["analytics." + asset.key.path[-1]]
+        ),
+    )
