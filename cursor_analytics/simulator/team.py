@@ -1183,18 +1183,10 @@ class Team:
     ) -> list[dict[str, Any]]:
         """Internal commits (`kind="commits"`, by commitTs) or changes (by createdAt) in
         [start_ms, end_ms], newest first, optionally of one member."""
-        out: list[dict[str, Any]] = []
-        if end_ms < start_ms:
-            return out
-        first = max(ms_to_day(start_ms), self.first_day)
-        day = min(ms_to_day(end_ms), self.today)
-        while day >= first:
-            commits, changes = self._code_day(day)
-            for item in commits if kind == "commits" else changes:
-                if start_ms <= item["_ts"] <= end_ms and (member is None or item["_member"] is member):
-                    out.append(item)
-            day -= timedelta(days=1)
-        return out
+        items = self._items_between(
+            start_ms, end_ms, lambda day: self._code_day(day)[0 if kind == "commits" else 1]
+        )
+        return [item for item in items if member is None or item["_member"] is member]
 
     def commits(self, day: date) -> list[dict[str, Any]]:
         """AI commits of `day` (by commitTs) as served, newest first."""
@@ -1267,13 +1259,20 @@ class Team:
 
     def audit_items(self, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
         """Internal audit events in [start_ms, end_ms], newest first."""
+        return self._items_between(start_ms, end_ms, self._audit_day)
+
+    def _items_between(
+        self, start_ms: int, end_ms: int, of_day: Callable[[date], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """The internal items `of_day` gives for each simulated day of [start_ms, end_ms], newest
+        day first, whose `_ts` is within it."""
         out: list[dict[str, Any]] = []
         if end_ms < start_ms:
             return out
         first = max(ms_to_day(start_ms), self.first_day)
         day = min(ms_to_day(end_ms), self.today)
         while day >= first:
-            out.extend(e for e in self._audit_day(day) if start_ms <= e["_ts"] <= end_ms)
+            out.extend(item for item in of_day(day) if start_ms <= item["_ts"] <= end_ms)
             day -= timedelta(days=1)
         return out
 
