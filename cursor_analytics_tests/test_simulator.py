@@ -1056,29 +1056,16 @@ def test_variant_legacy_spend(make_sim):
 
 def test_variant_no_commit_source_and_csv_alt_order(make_sim):
     sim = make_sim(now=NOW)
+
+    def csv_header(api: httpx.Client, kind: str) -> list[str]:
+        served = api.get(f"/analytics/ai-code/{kind}.csv", params=code_params(DAY, DAY))
+        return served.text.splitlines()[0].split(",")
+
     with client(sim) as api:
-        default_header = (
-            api.get("/analytics/ai-code/commits.csv", params=code_params(DAY, DAY))
-            .text.splitlines()[0]
-            .split(",")
-        )
-        default_changes = (
-            api.get("/analytics/ai-code/changes.csv", params=code_params(DAY, DAY))
-            .text.splitlines()[0]
-            .split(",")
-        )
+        default_header, default_changes = csv_header(api, "commits"), csv_header(api, "changes")
         sim.variants = Variants(no_commit_source=True, csv_alt_order=True)
         commits = api.get("/analytics/ai-code/commits", params=code_params(DAY, DAY)).json()["items"]
-        alt_header = (
-            api.get("/analytics/ai-code/commits.csv", params=code_params(DAY, DAY))
-            .text.splitlines()[0]
-            .split(",")
-        )
-        alt_changes = (
-            api.get("/analytics/ai-code/changes.csv", params=code_params(DAY, DAY))
-            .text.splitlines()[0]
-            .split(",")
-        )
+        alt_header, alt_changes = csv_header(api, "commits"), csv_header(api, "changes")
     assert all("commitSource" not in c for c in commits)
     assert set(alt_header) == set(default_header) - {"commit_source"} and alt_header != default_header
     assert set(alt_changes) == set(default_changes) and alt_changes != default_changes
