@@ -16,10 +16,12 @@ and stops at end of input. `SimProcess` is the parent's side of it.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from cursor_analytics.simulator import Simulator
@@ -91,6 +93,12 @@ class SimProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the simulator's process has used so far."""
+        assert self._proc is not None
+        fields = Path(f"/proc/{self._proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def _read(self) -> Any:
         assert self._proc is not None
