@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: demo test lint ui report bench install chromium screenshots clean
+.PHONY: demo test lint ui report bench install chromium screenshots soak clean
 
 install: $(BIN)/.installed
 
@@ -33,6 +33,20 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+
+# The tests that depend on timing, crashes and concurrency (pacing, SIGKILL at fault points,
+# parallel runs and readers), N times in a row; stops at the first failure (docs/claims.md).
+N ?= 10
+SOAK_FILES := cursor_analytics_tests/test_crash.py cursor_analytics_tests/test_governance_crash.py \
+	cursor_analytics_tests/test_concurrency.py cursor_analytics_tests/test_client.py \
+	cursor_analytics_tests/test_simulator.py
+SOAK_TESTS := test_crash or test_governance_crash or test_concurrency or pacing or paced or \
+	rate_limit or burst or limiter or sliding or refund or 429
+soak: install
+	for i in $$(seq 1 $(N)); do \
+		echo "== run $$i of $(N)"; \
+		$(BIN)/pytest -n 2 --dist loadfile -q -p no:cacheprovider $(SOAK_FILES) -k "$(SOAK_TESTS)" || exit 1; \
+	done
 
 # The UI test's browser: Debian's chromium package, installed by apt-get when missing.
 chromium:
