@@ -62,7 +62,8 @@ class StaleDataSettings:
     - `lookback_days`: completed days the sensor fingerprints each tick (ending yesterday);
       at least `settle_days + 1`, so every day is still looked at once it has settled (from the
       environment: default 7, or `settle_days + 1` when that is more).
-    - `request_budget`: most API requests one sensor tick may send.
+    - `request_budget`: most API requests one sensor tick may send (the daily access probes take
+      at most a third of them).
     - `sensor_interval_seconds`: seconds between sensor ticks (Cursor aggregates hourly).
     - `webhook_url`: Slack-compatible incoming webhook for alerts; None = no alerts.
     - `spend_tolerance_pct`: allowed relative gap between the usage events' summed `chargedCents`
