@@ -315,7 +315,7 @@ def browser(tmp_path_factory, request):
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
         pytest.fail("Playwright is not installed: pip install -e '.[dev]' (make test does).")
-    expect.set_options(timeout=30_000)  # a loaded CI machine renders slowly; 5 s by default
+    expect.set_options(timeout=60_000)  # a loaded 2-core CI machine renders slowly; 5 s by default
     demo_ui: DemoUI = request.getfixturevalue("demo_ui")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -335,7 +335,7 @@ def browser(tmp_path_factory, request):
 @pytest.fixture
 def page(browser):
     page = browser.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(60_000)
     yield page
     page.close()
 
