@@ -133,16 +133,22 @@ def test_a_reader_holding_duckdb_after_a_write_leaves_it_pending_never_nothing_w
     reader = subprocess.Popen(
         [sys.executable, "-c", READER, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
-    res = resources(sim, db)
-    res["duckdb"] = WarehouseResource(database=str(db), lock_timeout_seconds=3)
-    instance = dg.DagsterInstance.ephemeral()
-    failed = run("spend_limits_job", SPEND_OP, res, instance, raise_on_error=False, path=path, apply=True)
-    assert reader.stdout.readline().strip() == "holding"
-    error = failed.failure_data_for_node(SPEND_OP).error.cause
-    assert error.cls_name == "AuditIncomplete"
-    assert "was written to Cursor" in error.message and "stays pending" in error.message
-    assert "Nothing was written." not in error.message
-    reader.communicate("")  # the reader closes DuckDB
+    try:
+        assert reader.stdout.readline().strip() == "polling"  # it is watching before the run starts
+        res = resources(sim, db)
+        res["duckdb"] = WarehouseResource(database=str(db), lock_timeout_seconds=3)
+        instance = dg.DagsterInstance.ephemeral()
+        failed = run("spend_limits_job", SPEND_OP, res, instance, raise_on_error=False, path=path, apply=True)
+        error = failed.failure_data_for_node(SPEND_OP).error.cause
+        assert error.cls_name == "AuditIncomplete", error.message
+        assert reader.stdout.readline().strip() == "holding"
+        assert "was written to Cursor" in error.message and "stays pending" in error.message
+        assert "Nothing was written." not in error.message
+        reader.communicate("", timeout=60)  # the reader closes DuckDB
+    finally:
+        if reader.poll() is None:  # a failed assertion above: never leave it polling
+            reader.kill()
+            reader.wait()
     [(target, outcome, _, _)] = audit(db)
     assert outcome == "pending"
     assert next(m for m in current_members(sim) if m.email == target).monthly_limit == 5
@@ -155,15 +161,16 @@ def test_a_reader_holding_duckdb_after_a_write_leaves_it_pending_never_nothing_w
     assert sim.request_count(LIMIT_PATH) == len(rows) == len({r[0] for r in rows})
 
 
-# Polls (every 5 ms) for the first pending audit row, then holds a read-only connection until
-# its stdin closes.
+# Polls (every 50 ms: the writer must find gaps to open the file) for the first pending audit
+# row, then holds a read-only connection until its stdin closes.
 READER = """
 import sys, time, duckdb
+print("polling", flush=True)
 while True:
     try:
         conn = duckdb.connect(sys.argv[1], read_only=True)
     except duckdb.Error:
-        time.sleep(0.005)
+        time.sleep(0.05)
         continue
     try:
         if conn.execute("SELECT count(*) FROM governance.audit_log WHERE outcome = 'pending'").fetchone()[0]:
@@ -171,7 +178,7 @@ while True:
     except duckdb.Error:
         pass
     conn.close()
-    time.sleep(0.005)
+    time.sleep(0.05)
 print("holding", flush=True)
 sys.stdin.read()
 """
