@@ -30,7 +30,6 @@ from cursor_analytics.cursor_api import (
     split_days,
 )
 from cursor_analytics.cursor_api.retry import parse_retry_after
-from cursor_analytics.cursor_api.transport import parse_json
 from cursor_analytics.simulator import Faults, Variants
 
 KEY = "crsr_unit0123456789abcdefghijklmnopqrstuv"
@@ -986,31 +985,3 @@ def test_data_that_never_stops_moving_fails_the_read_naming_the_endpoint(make_si
     reason = "totalUsers" if drift == "grow" else "starts with a record of page 1"
     assert reason in str(caught.value)
     assert client.stats.restarts == 3
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b'{"a": 1e400, "b": -1e400}',  # infinities: json reads them, orjson refuses
-        b'{"a": NaN, "b": Infinity}',
-        b'{"a": 1180591620717411303424}',  # 2**70: orjson would read a float
-        b'{"a": -9223372036854775809, "b": 9223372036854775808}',  # just past 64 bits
-        b'{"a": "\\ud800"}',  # a lone surrogate
-        b'\xef\xbb\xbf{"a": 1}',  # a byte-order mark
-        b'{"a": 0.1, "b": -0.0, "c": 1.7976931348623157e308, "d": 2e-400, "e": 1750979225854}',
-        b'{"a": 1, "a": 2, "s": "\\ud83d\\ude00 caf\xc3\xa9"}',
-    ],
-)
-def test_a_body_is_parsed_to_exactly_what_json_loads_gives(body):
-    assert repr(parse_json(body)) == repr(json.loads(body))
-    text = body.decode("utf-8-sig")  # a cached body comes back as text
-    assert repr(parse_json(text)) == repr(json.loads(text))
-
-
-def test_a_body_that_is_not_json_or_not_utf8_fails_as_json_fails():
-    for body in (b'{"a": ', b'{"a": "\xff"}'):
-        with pytest.raises(ValueError) as ours:
-            parse_json(body)
-        with pytest.raises(ValueError) as reference:
-            json.loads(body)
-        assert type(ours.value) is type(reference.value) and str(ours.value) == str(reference.value)
