@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -555,10 +555,9 @@ class Staging:
 
     def cleanup(self) -> None:
         self._pages.clear()  # a failed load: nothing to type
-        if self._typer is not None:  # wait for a batch still being typed, whatever its outcome
-            self._typer.shutdown(wait=True)
-            self._typer = None
-        self._typing = None
+        if self._typing is not None:  # wait for the batch being typed, and keep none of it
+            wait([self._typing[-1]])
+            self._typing = None
         self.close()
         self._dir.cleanup()
 
