@@ -144,7 +144,7 @@ def run(
     today = utc_today()
     if planned_events_as_ranges:
         os.environ[PLANNED_AS_RANGES] = "1"
-    from cursor_analytics.cursor_api.pacing import default_margin
+    from cursor_analytics.cursor_api.pacing import MARGIN_SECONDS, MARGIN_SHARE, default_margin
 
     backfills = []
     with (
@@ -193,6 +193,7 @@ def run(
         "seed": seed,
         "minute_seconds": minute_seconds,
         "pacing_margin_seconds": default_margin(minute_seconds),
+        "pacing_margin_formula": f"{MARGIN_SHARE:.0%} + {MARGIN_SECONDS * 1000:.0f} ms",
         "pacing_margin_seconds_at_60": default_margin(60.0),
         "repeats": repeats,
         "long_repeats": long_repeats,
@@ -272,7 +273,7 @@ def wall_table(result: dict[str, Any], heading: str) -> str:
     lines += [
         "",
         f"Pacing margin: the client allows at most `limit` requests in any `window + margin` "
-        f"seconds (margin 5% + 50 ms: {margin:.2f} s per {w:g} s window here, "
+        f"seconds (margin {result.get('pacing_margin_formula', '5% + 50 ms')}: {margin:.2f} s per {w:g} s window here, "
         f"{result['pacing_margin_seconds_at_60']:.2f} s per real 60 s minute), so that no request "
         f"lands in a server window that is already full: a paced endpoint needs at least "
         f"(windows - 1) x (window + margin) plus its last burst.",

@@ -106,10 +106,10 @@ def our_load(sim: SimProcess, day, workdir: Path, profile: bool = False) -> dict
 
 
 # Where the time of our path goes: cumulative seconds of these functions in the caller's thread,
-# under cProfile. Fetching and JSON parsing run in the prefetch thread and typing in the typing
-# thread: here they show only as the waits for them.
+# under cProfile. Fetching runs in the fetching thread and typing in the typing thread: here they
+# show only as the waits for them; each body is parsed in the caller's thread.
 STAGES = {
-    "paging loop: its checks and the wait for the page fetched ahead (prefetch thread)": ("_read",),
+    "paging loop: parsing each body, its checks, and the wait for the page fetched ahead": ("_read",),
     "staging each page's response body (a file per page)": ("append_page",),
     "waiting for the batch being typed (DuckDB, typing thread)": ("_settle",),
     "normalising records in Python (only those the bulk query leaves)": ("normalise_all",),

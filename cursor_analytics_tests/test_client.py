@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
@@ -291,6 +292,24 @@ def test_usage_events_stream_page_by_page():
     assert [p.page for p in [first, *rest]] == [1, 2, 3]
     assert sum(len(p.records) for p in [first, *rest]) == 6 and client.stats.pages == 3
     assert [json.loads(r.content)["page"] for r in rec.requests] == [1, 2, 3]
+
+
+def test_pages_fetched_ahead_keep_one_request_in_flight():
+    # pages 2.. come from a thread of their own, each request once the answer before arrived
+    lock, in_flight, most = threading.Lock(), [0], [0]
+
+    def answer(request):
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.005)
+        with lock:
+            in_flight[0] -= 1
+        page = json.loads(request.content)["page"]
+        return ok(events_page(events(2, start=2 * (page - 1)), page, 6, 12))
+
+    pages = list(make_client(answer).usage_events(D1, D1))
+    assert [p.page for p in pages] == [1, 2, 3, 4, 5, 6] and most[0] == 1
 
 
 def test_server_repeating_a_page_number_is_refused():

@@ -129,6 +129,11 @@ EVENT = {
         ({"model": 5.0}, 1),
         ({"kindLabel": "Included in Business", "kind": None}, 0),  # documented variants: in bulk
         ({"inputTokens": 7, "tokenUsage": None}, 0),  # the flattened token usage
+        ({"tokenUsage": {"inputTokens": None}, "inputTokens": 7}, 0),  # null inside: the flat key
+        # the first variant key present decides, even when null: the later ones are not read
+        ({"userEmail": None, "user_email": "b@x.com"}, 0),
+        ({"tokenUsage": None, "inputTokens": None, "input_tokens": 7}, 0),
+        ({"user_email": "b@x.com", "userEmail": None}, 0),  # whatever the keys' order
         ({"timestamp": 1751000000123, "serviceAccountId": 42}, 0),  # numbers for text
     ],
 )

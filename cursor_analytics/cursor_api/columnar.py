@@ -38,38 +38,56 @@ def typed_query(record_type: str, records_sql: str) -> str:
     `records_sql` (a query with one JSON column `r`)."""
     if record_type not in COLUMNAR:
         raise ValueError(f"no columnar reading of {record_type!r}; use records.normalise")
-    paths: list[str] = []
+    # Each record is parsed once into a struct of its known keys' JSON texts (a JSON null and
+    # a missing key are both SQL NULL there); tokenUsage's keys likewise, from its text.
+    top: list[str] = []
+    nested: list[str] = []
 
-    def extract(key: str, within: str = "") -> str:
-        path = f"{within}.{key}" if within else key
-        if path not in paths:
-            paths.append(path)
-        return f"v[{paths.index(path) + 1}]"
+    def key_of(key: str, within: list[str], struct: str) -> str:
+        if key not in within:
+            within.append(key)
+        return f"{struct}.{_ident(key)}"
 
-    values: dict[str, str] = {}  # column -> JSON value (SQL NULL when no source key is present)
+    def first_present(keys: tuple[str, ...]) -> str:
+        """The value of the first of `keys` present in the record, as `records._first` reads
+        it: a later key counts only when every key before it is absent (not merely null)."""
+        found = [key_of(key, top, "v") for key in keys]
+        if len(found) == 1:
+            return found[0]
+        branches = [f"WHEN {found[0]} IS NOT NULL THEN {found[0]}"]
+        for i, value in enumerate(found[1:], start=1):
+            absent = " AND ".join(f"NOT json_exists(r, {_path(key)})" for key in keys[:i])
+            branches.append(f"WHEN {value} IS NOT NULL AND {absent} THEN {value}")
+        return f"CASE {' '.join(branches)} END"
+
+    values: dict[str, str] = {}  # column -> JSON text (SQL NULL when absent or null)
     for column, (sources, _parse) in _SPECS[record_type].items():
         if sources:
-            found = [extract(key) for key in sources]
-            values[column] = found[0] if len(found) == 1 else f"coalesce({', '.join(found)})"
+            values[column] = first_present(sources)
     if record_type == "usage_events":
-        usage = extract("tokenUsage")
+        key_of("tokenUsage", top, "v")
         for column, (key, _parse) in _TOKEN_USAGE.items():
-            nested = extract(key, "tokenUsage")
-            flat = f"coalesce({extract(key)}, {extract(column)})"  # raw.get(key, raw.get(column))
-            values[column] = f"CASE WHEN json_type({nested}) <> 'NULL' THEN {nested} ELSE {flat} END"
+            inside = key_of(key, nested, "u")  # usage.get(key), else raw.get(key, raw.get(column))
+            values[column] = f"coalesce({inside}, {first_present((key, column))})"
 
     # layer 1: the JSON values, their JSON types and (for strings) their text
+    structs = f"r, json_transform(r, {_structure(top)}) AS v"
+    if nested:
+        structs = f'*, json_transform(v."tokenUsage", {_structure(nested)}) AS u FROM (SELECT {structs}'
+    named = ", ".join(f"{value} AS {_ident(column + '__v')}" for column, value in values.items())
+    layer0 = (
+        f"SELECT r, {named}"
+        + (', json_type(v."tokenUsage") AS usage__t' if nested else "")
+        + f" FROM (SELECT {structs} FROM ({records_sql}){')' if nested else ''})"
+    )
     layer1 = [
         "r",
-        *(f'{value} AS "{column}__v"' for column, value in values.items()),
-        *(f'json_type({value}) AS "{column}__t"' for column, value in values.items()),
-        *(f"({value})->>'$' AS \"{column}__s\"" for column, value in values.items()),
+        *(f'"{column}__v"' for column in values),
+        *(f'json_type("{column}__v") AS "{column}__t"' for column in values),
+        *(f'"{column}__v"->>\'$\' AS "{column}__s"' for column in values),
     ]
-    if record_type == "usage_events":
-        layer1.append(f"json_type({usage}) AS usage__t")
-    json_paths = ", ".join(
-        "'$." + ".".join('"' + part.replace('"', '\\"') + '"' for part in p.split(".")) + "'" for p in paths
-    )
+    if nested:
+        layer1.append("usage__t")
 
     # layer 2: typed columns and what makes each clean
     typed: dict[str, str] = {}
@@ -127,7 +145,7 @@ def typed_query(record_type: str, records_sql: str) -> str:
         else:
             raise ValueError(f"{record_type}.{column}: no columnar reading of {kind!r} columns")
     if record_type == "usage_events":
-        clean.append("(usage__t IS NULL OR usage__t IN ('NULL', 'OBJECT'))")
+        clean.append("(usage__t IS NULL OR usage__t = 'OBJECT')")
     for group in REQUIRED[record_type]:
         clean.append("(" + " OR ".join(f'"{column}" IS NOT NULL' for column in group) + ")")
 
@@ -139,9 +157,27 @@ def typed_query(record_type: str, records_sql: str) -> str:
         f"SELECT {columns}, r AS raw, {' AND '.join(clean)} AS _clean FROM ("
         f"SELECT *{day} FROM ("
         f"SELECT r, {typed_sql}, {', '.join(_layer_refs(values))}"
-        + (", usage__t" if record_type == "usage_events" else "")
-        + f" FROM (SELECT {inner} FROM (SELECT r, json_extract(r, [{json_paths}]) AS v FROM ({records_sql})))))"
+        + (", usage__t" if nested else "")
+        + f" FROM (SELECT {inner} FROM ({layer0}))))"
     )
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _path(key: str) -> str:
+    """A JSON path to a top-level key, as SQL text."""
+    return "'$.\"" + key.replace("\\", "\\\\").replace('"', '\\"').replace("'", "''") + "\"'"
+
+
+def _structure(keys: list[str]) -> str:
+    """json_transform's structure: each key's value as JSON text, as SQL text."""
+    return "'{" + ", ".join(f'{_json_string(key)}: "JSON"' for key in keys).replace("'", "''") + "}'"
+
+
+def _json_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _layer_refs(values: dict[str, str]) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
 import re
 import socket
 import ssl
@@ -144,6 +145,71 @@ class _Reply:
     body: bytes = b""  # the JSON body as received
 
 
+_UNDECODED = object()  # _Reply.data of a body fetched ahead, not parsed yet
+SEND_FIRST_SECONDS = 0.01
+
+
+def _on_sent(sent: threading.Event) -> Callable[[str, dict[str, Any]], None]:
+    """An httpcore trace hook that sets `sent` once the request's body has been written."""
+
+    def trace(name: str, info: dict[str, Any]) -> None:
+        if name == "http11.send_request_body.complete":
+            sent.set()
+
+    return trace
+
+
+class _PagesAhead:
+    """Fetches pages `first..last` in order in a thread of its own, one page ahead of the
+    reader: the request for page n + 1 leaves as soon as the reader takes page n (through the
+    same pacing and retries; one request in flight). Bodies stay raw (`_UNDECODED`): the reader
+    parses page n while page n + 1 is on its way."""
+
+    def __init__(self, transport: Transport, fetch: Callable[[int], _Reply], first: int, last: int) -> None:
+        self._answers: queue.SimpleQueue[tuple[_Reply | None, BaseException | None]] = queue.SimpleQueue()
+        self._taken = threading.Semaphore(1)  # a page may be fetched: the one before was taken
+        self._sent = threading.Event()  # the request for the next page has left
+        self._left = last - first + 1  # pages not yet taken by the reader
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(transport, fetch, first, last), name="cursor-api-prefetch", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, transport: Transport, fetch: Callable[[int], _Reply], first: int, last: int) -> None:
+        transport._undecoded.on = True
+        transport._undecoded.sent = self._sent
+        for page in range(first, last + 1):
+            while not self._taken.acquire(timeout=0.05):
+                if self._stop.is_set():
+                    return
+            if self._stop.is_set():
+                return
+            try:
+                self._answers.put((fetch(page), None))
+            except BaseException as exc:  # handed to the reader, raised in its thread
+                self._answers.put((None, exc))
+                return
+
+    def next(self) -> _Reply:
+        reply, error = self._answers.get()
+        self._left -= 1
+        self._sent.clear()
+        self._taken.release()
+        if self._left and error is None:
+            # Let the next request leave before this thread parses (and holds the GIL): a few
+            # ms at most, not the pacing's wait.
+            self._sent.wait(SEND_FIRST_SECONDS)
+        if error is not None:
+            raise error
+        assert reply is not None
+        return reply
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 # ------------------------------------------------------------------ configuration
 
 
@@ -203,6 +269,7 @@ class Transport:
         self._pacer = Pacer(rate_limits, float(rate_limit_window_seconds)) if rate_limits else None
         self.stats = RequestStats()
         self._stats_lock = threading.Lock()
+        self._undecoded = threading.local()  # .on in a thread fetching pages ahead: keep bodies raw
         self.retry = RetryPolicy(max_attempts, backoff_base_seconds, on_retry=self._on_retry)
         self.etag_cache: MutableMapping[str, dict[str, Any]] = (
             EtagCache() if etag_cache is None else etag_cache
@@ -276,7 +343,8 @@ class Transport:
         previous: list[Any] | None = None  # the items of the page before
         firsts: dict[str, int] = {}  # each page's first record (as JSON) -> its page
         first_announced: dict[str, int | None] | None = None
-        ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cursor-api-prefetch")
+        ahead: _PagesAhead | None = None  # pages 2.. announced by page 1, fetched in order
+        single = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cursor-api-prefetch")
         next_reply: Future[_Reply] | None = None
         try:
             reply = fetch(1)
@@ -340,8 +408,11 @@ class Transport:
                     raise _Drift(
                         f"read {seen} records over {page} page(s) but the server announced {env.total_count}"
                     )
-                if more:  # the next page is fetched while the caller handles this one
-                    next_reply = ahead.submit(fetch, page + 1)
+                if more and ahead is None:  # the next page is fetched while the caller handles this one
+                    if page == 1 and env.total_pages is not None:
+                        ahead = _PagesAhead(self, fetch, 2, env.total_pages)
+                    else:
+                        next_reply = single.submit(fetch, page + 1)
                 self.count_page()
                 yield Page(
                     endpoint=path,
@@ -358,13 +429,34 @@ class Transport:
                     fingerprint=hashlib.sha256(reply.body).hexdigest(),
                     restarted=restarted and page == 1,
                 )
-                if next_reply is None:
+                if not more:
                     return
-                reply, next_reply = next_reply.result(), None
+                if ahead is not None:
+                    reply = ahead.next()
+                    if reply.data is _UNDECODED:
+                        try:
+                            reply = self._decode(
+                                reply.body, reply.status_code, path, "json", reply.not_modified
+                            )
+                        except UnexpectedResponseError as exc:
+                            # a garbled body: a retry, as if parsed in the fetching thread; the
+                            # rest of the read goes one page at a time
+                            ahead.close()
+                            ahead = None
+                            if self.retry.max_attempts == 1:
+                                raise
+                            logger.warning("%s failed (%s); retrying", path, exc.message)
+                            self._on_retry(exc, 0.0)
+                            reply = fetch(page + 1)
+                else:
+                    assert next_reply is not None
+                    reply, next_reply = next_reply.result(), None
                 previous = env.items
                 page += 1
         finally:  # never leave a request running behind a failed or abandoned read
-            ahead.shutdown(wait=True, cancel_futures=True)
+            if ahead is not None:
+                ahead.close()
+            single.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------ HTTP
 
@@ -414,7 +506,15 @@ class Transport:
         started = time.monotonic()
         spool: IO[str] | None = None
         try:
-            request = self._http.build_request(method, path, params=params, json=json_body, headers=headers)
+            sent = getattr(self._undecoded, "sent", None)
+            request = self._http.build_request(
+                method,
+                path,
+                params=params,
+                json=json_body,
+                headers=headers,
+                extensions={"trace": _on_sent(sent)} if sent is not None else None,
+            )
             response = self._http.send(request, stream=True)
             try:
                 if expect == "csv" and response.status_code == 200:
@@ -491,6 +591,8 @@ class Transport:
                         f"HTTP {status} with an empty body", endpoint=endpoint, retryable=True
                     )
                 return _Reply(status)
+            if expect == "json" and getattr(self._undecoded, "on", False):
+                return _Reply(status, data=_UNDECODED, body=response.content)  # decoded by the reader
             return self._decode(response.content, status, endpoint, expect)
         raise self._error(response, endpoint, method)
 
