@@ -303,7 +303,10 @@ class Transport:
         read_envelope: Callable[[Any, str], _Envelope],
     ) -> Iterator[Page]:
         """Page through one chunk, fetching page n + 1 while the caller handles page n (one
-        page in flight; every request still goes through the pacing and the retry policy).
+        request in flight, one page ahead; every request still goes through the pacing and the
+        retry policy). When page 1 announces the number of pages, the next ones come from a
+        thread of their own (`_PagesAhead`) and each body is parsed here, while the request for
+        the page after it travels.
 
         Refuses servers that repeat pages, send empty pages while announcing more, or answer
         more records than they announced. Data that moves while paging (an announced total
