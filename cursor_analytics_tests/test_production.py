@@ -31,9 +31,11 @@ import httpx
 import pytest
 import yaml
 
+from cursor_analytics.cursor_api.dates import NOW_ENV
 from cursor_analytics.simulator import Simulator
 from cursor_analytics.warehouse import DATA_PATH_ENV, WarehousePathError, check_database_path, connect
 from cursor_analytics_tests.postgres import PostgresServer, postgres_server  # noqa: F401
+from cursor_analytics_tests.support import NOW
 from cursor_analytics_tests.test_sensors import RAW_ONLY, load, ranges, run, simulator, tick
 
 # Whole Dagster runs in subprocesses against PostgreSQL: allow for a loaded shared machine.
@@ -70,6 +72,7 @@ def profile(postgres_server: PostgresServer, tmp_path, monkeypatch, request) -> 
         "DAGSTER_HOME": str(home),
         "CURSOR_ANALYTICS_DB": lake,
         DATA_PATH_ENV: data_path,
+        NOW_ENV: NOW.isoformat(),  # the demo's today is the suite's, not the calendar's
     }
     for key in ("DAGSTER_HOME", "CURSOR_ANALYTICS_DB", DATA_PATH_ENV, *dagster_db.dagster_env()):
         monkeypatch.setenv(key, env[key])

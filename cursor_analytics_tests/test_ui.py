@@ -248,11 +248,17 @@ def demo_ui(tmp_path_factory) -> Iterator[DemoUI]:
 
 def test_a_metric_materialization_carries_float_headlines_and_a_chart(demo_ui):
     instance = dg.DagsterInstance.from_config(str(demo_ui.home))
-    event = instance.get_latest_materialization_event(METRIC)
-    metadata = event.asset_materialization.metadata
-    start, end = metadata["window_start"].value, metadata["window_end"].value
-    day = event.asset_materialization.partition  # each day of the range run has its own figures
+    latest = instance.get_latest_materialization_event(METRIC).asset_materialization.metadata
+    start, end = latest["window_start"].value, latest["window_end"].value
+    # The day before the demo's last: a whole day (just after midnight UTC the last one may have
+    # no usage yet, so no row). Each day of the range run has its own figures.
+    day = (date.fromisoformat(end) - timedelta(days=1)).isoformat()
     assert start <= day <= end
+    [record] = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=METRIC, asset_partitions=[day]), limit=1
+    ).records
+    event = record.event_log_entry.dagster_event.event_specific_data.materialization
+    metadata = event.metadata
 
     tab_rate, spend_per_user, active = query(
         demo_ui.db,

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import click
 
-from cursor_analytics.cli.environment import prepare_dagster_home, prepare_instance, require_api_key
+from cursor_analytics.cli.environment import (
+    prepare_dagster_home,
+    prepare_instance,
+    require_api_key,
+    simulator_now,
+)
+from cursor_analytics.cursor_api.dates import utc_now
 
 try:  # loading the commands reads settings such as CURSOR_ANALYTICS_START_DATE
     from cursor_analytics.cli.governance import blocklists_cli, spend_limits_cli
@@ -171,7 +177,7 @@ START_DATE_SEARCH_DAYS = 366
 def _start_date_advice(first: date | None) -> str:
     if first is None:
         return f"Start date: no daily usage in the last {START_DATE_SEARCH_DAYS} days; keep the default."
-    oldest = datetime.now(UTC).date() - timedelta(days=START_DATE_SEARCH_DAYS - 1)
+    oldest = utc_now().date() - timedelta(days=START_DATE_SEARCH_DAYS - 1)
     since = "is at least as old as" if first <= oldest else "starts on"
     return (
         f"Start date: your team's daily usage {since} {first}: "
@@ -207,7 +213,7 @@ def demo(days: int, users: int, seed: int, db: str) -> None:
     """Start the simulator, materialize every asset for the last DAYS days through Dagster into
     DuckDB and the local Dagster instance, and print a summary."""
 
-    if daily_partitions.start.date() > datetime.now(UTC).date() - timedelta(days=days - 1):
+    if daily_partitions.start.date() > utc_now().date() - timedelta(days=days - 1):
         raise click.UsageError(
             f"CURSOR_ANALYTICS_START_DATE={daily_partitions.start.date()} is after the first day "
             "the demo loads: unset it, or lower --days."
@@ -215,11 +221,11 @@ def demo(days: int, users: int, seed: int, db: str) -> None:
     from cursor_analytics.simulator import Simulator
 
     home = prepare_dagster_home()
-    today = datetime.now(UTC).date()
+    today = utc_now().date()
     start = today - timedelta(days=days - 1)
     history = max(days, DEFAULT_TEAM["days"])
     record_simulated_team(home, seed, users, history)  # `ui` serves the same team without a key
-    with Simulator(seed=seed, users=users, days=history, minute_seconds=1.0) as sim:
+    with Simulator(seed=seed, users=users, days=history, minute_seconds=1.0, now=simulator_now()) as sim:
         os.environ.update(
             CURSOR_API_KEY=sim.api_key,
             CURSOR_API_BASE_URL=sim.base_url,

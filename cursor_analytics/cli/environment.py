@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import click
+
+from cursor_analytics.cursor_api.dates import NOW_ENV, utc_now
 
 API_KEY_ENV = "CURSOR_API_KEY"
 
@@ -55,3 +58,9 @@ def prepare_instance(instance) -> list[str]:
         if existing.get(pool) != limit:
             storage.set_concurrency_slots(pool, limit)
     return pools
+
+
+def simulator_now() -> datetime | None:
+    """The bundled simulator's clock: fixed at `CURSOR_ANALYTICS_NOW` when it is set (a replay,
+    the tests), so that the simulated team and the code agree on today; else the system clock."""
+    return utc_now() if os.environ.get(NOW_ENV, "").strip() else None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from cursor_analytics.cli.environment import prepare_dagster_home
+from cursor_analytics.cli.environment import prepare_dagster_home, simulator_now
 from cursor_analytics.defs.resources import SIMULATED_ENV
 
 TEAM_FILE = "simulated_team.json"  # in $DAGSTER_HOME, written by `demo`
@@ -72,7 +72,7 @@ def ui_cli(host: str, port: int, workspace: Path) -> None:
         team = simulated_team(home)
         # The rate-limit minute runs 60x faster, as in the demo (the resource paces to match).
         simulator = Simulator(
-            seed=team["seed"], users=team["users"], days=team["days"], minute_seconds=1.0
+            seed=team["seed"], users=team["users"], days=team["days"], minute_seconds=1.0, now=simulator_now()
         ).start()
         first_day = simulator.team.first_day.isoformat()
         env.update(
