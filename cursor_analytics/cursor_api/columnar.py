@@ -168,7 +168,7 @@ def _ident(name: str) -> str:
 
 def _path(key: str) -> str:
     """A JSON path to a top-level key, as SQL text."""
-    return "'$.\"" + key.replace("\\", "\\\\").replace('"', '\\"').replace("'", "''") + "\"'"
+    return "'$." + _json_string(key).replace("'", "''") + "'"
 
 
 def _structure(keys: list[str]) -> str:

@@ -21,7 +21,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -160,46 +159,41 @@ def _on_sent(sent: threading.Event) -> Callable[[str, dict[str, Any]], None]:
 
 
 class _PagesAhead:
-    """Fetches pages `first..last` in order in a thread of its own, one page ahead of the
-    reader: the request for page n + 1 leaves as soon as the reader takes page n (through the
-    same pacing and retries; one request in flight). Bodies stay raw (`_UNDECODED`): the reader
-    parses page n while page n + 1 is on its way."""
+    """Fetches the pages the reader asks for, in order, in a thread of its own: one request in
+    flight, through the same pacing and retries. Bodies stay raw (`_UNDECODED`), so the reader
+    can ask for page n + 1 and parse page n while that request travels."""
 
-    def __init__(self, transport: Transport, fetch: Callable[[int], _Reply], first: int, last: int) -> None:
+    def __init__(self, transport: Transport, fetch: Callable[[int], _Reply]) -> None:
+        self._asked: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self._answers: queue.SimpleQueue[tuple[_Reply | None, BaseException | None]] = queue.SimpleQueue()
-        self._taken = threading.Semaphore(1)  # a page may be fetched: the one before was taken
-        self._sent = threading.Event()  # the request for the next page has left
-        self._left = last - first + 1  # pages not yet taken by the reader
+        self._sent = threading.Event()  # the request last asked for has left
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, args=(transport, fetch, first, last), name="cursor-api-prefetch", daemon=True
+            target=self._run, args=(transport, fetch), name="cursor-api-prefetch", daemon=True
         )
         self._thread.start()
 
-    def _run(self, transport: Transport, fetch: Callable[[int], _Reply], first: int, last: int) -> None:
+    def _run(self, transport: Transport, fetch: Callable[[int], _Reply]) -> None:
         transport._undecoded.on = True
         transport._undecoded.sent = self._sent
-        for page in range(first, last + 1):
-            while not self._taken.acquire(timeout=0.05):
-                if self._stop.is_set():
-                    return
-            if self._stop.is_set():
-                return
+        while (page := self._asked.get()) is not None and not self._stop.is_set():
             try:
                 self._answers.put((fetch(page), None))
             except BaseException as exc:  # handed to the reader, raised in its thread
                 self._answers.put((None, exc))
                 return
 
-    def next(self) -> _Reply:
-        reply, error = self._answers.get()
-        self._left -= 1
+    def ask(self, page: int, *, let_it_leave: bool = False) -> None:
+        """Fetch `page` next. `let_it_leave`: wait (a few ms at most, not the pacing's wait)
+        until the request is written, so that the caller's parsing, which holds the GIL, does
+        not hold it back."""
         self._sent.clear()
-        self._taken.release()
-        if self._left and error is None:
-            # Let the next request leave before this thread parses (and holds the GIL): a few
-            # ms at most, not the pacing's wait.
+        self._asked.put(page)
+        if let_it_leave:
             self._sent.wait(SEND_FIRST_SECONDS)
+
+    def take(self) -> _Reply:
+        reply, error = self._answers.get()
         if error is not None:
             raise error
         assert reply is not None
@@ -207,6 +201,7 @@ class _PagesAhead:
 
     def close(self) -> None:
         self._stop.set()
+        self._asked.put(None)
         self._thread.join()
 
 
@@ -346,9 +341,8 @@ class Transport:
         previous: list[Any] | None = None  # the items of the page before
         firsts: dict[str, int] = {}  # each page's first record (as JSON) -> its page
         first_announced: dict[str, int | None] | None = None
-        ahead: _PagesAhead | None = None  # pages 2.. announced by page 1, fetched in order
-        single = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cursor-api-prefetch")
-        next_reply: Future[_Reply] | None = None
+        ahead: _PagesAhead | None = None  # the fetching thread, started for page 2
+        asked = False  # whether the next page was asked for already
         try:
             reply = fetch(1)
             while True:
@@ -411,11 +405,9 @@ class Transport:
                     raise _Drift(
                         f"read {seen} records over {page} page(s) but the server announced {env.total_count}"
                     )
-                if more and ahead is None:  # the next page is fetched while the caller handles this one
-                    if page == 1 and env.total_pages is not None:
-                        ahead = _PagesAhead(self, fetch, 2, env.total_pages)
-                    else:
-                        next_reply = single.submit(fetch, page + 1)
+                if more and not asked:  # the next page is fetched while the caller handles this one
+                    ahead = ahead or _PagesAhead(self, fetch)
+                    ahead.ask(page + 1)
                 self.count_page()
                 yield Page(
                     endpoint=path,
@@ -434,32 +426,29 @@ class Transport:
                 )
                 if not more:
                     return
-                if ahead is not None:
-                    reply = ahead.next()
-                    if reply.data is _UNDECODED:
-                        try:
-                            reply = self._decode(
-                                reply.body, reply.status_code, path, "json", reply.not_modified
-                            )
-                        except UnexpectedResponseError as exc:
-                            # a garbled body: a retry, as if parsed in the fetching thread; the
-                            # rest of the read goes one page at a time
-                            ahead.close()
-                            ahead = None
-                            if self.retry.max_attempts == 1:
-                                raise
-                            logger.warning("%s failed (%s); retrying", path, exc.message)
-                            self._on_retry(exc, 0.0)
-                            reply = fetch(page + 1)
-                else:
-                    assert next_reply is not None
-                    reply, next_reply = next_reply.result(), None
-                previous = env.items
-                page += 1
+                assert ahead is not None
+                reply, page, previous = ahead.take(), page + 1, env.items
+                # With the number of pages announced, the page after this one is asked for
+                # before this one is parsed: its request travels while this thread parses.
+                asked = env.total_pages is not None and page < env.total_pages
+                if asked:
+                    ahead.ask(page + 1, let_it_leave=True)
+                if reply.data is _UNDECODED:
+                    try:
+                        reply = self._decode(reply.body, reply.status_code, path, "json", reply.not_modified)
+                    except UnexpectedResponseError as exc:
+                        # a garbled body: a retry, as if parsed in the fetching thread (which
+                        # is stopped: the page it fetches after this one is not used)
+                        ahead.close()
+                        ahead, asked = None, False
+                        if self.retry.max_attempts == 1:
+                            raise
+                        logger.warning("%s failed (%s); retrying", path, exc.message)
+                        self._on_retry(exc, 0.0)
+                        reply = fetch(page)
         finally:  # never leave a request running behind a failed or abandoned read
             if ahead is not None:
                 ahead.close()
-            single.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------ HTTP
 
