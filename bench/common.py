@@ -109,9 +109,7 @@ def dagster_home() -> Iterator[Path]:
 
 def resources(sim: Any, db_path: Path, **cursor_api: Any) -> dict[str, Any]:
     """Our real resources pointed at a simulator, with its rate-limit window length."""
-    from dagster_duckdb import DuckDBResource
-
-    from cursor_analytics.defs.resources import CursorApiResource
+    from cursor_analytics.defs.resources import CursorApiResource, WarehouseResource
 
     settings = {
         "api_key": sim.api_key,
@@ -121,7 +119,7 @@ def resources(sim: Any, db_path: Path, **cursor_api: Any) -> dict[str, Any]:
     }
     return {
         "cursor_api": CursorApiResource(**settings),
-        "duckdb": DuckDBResource(database=str(db_path)),
+        "duckdb": WarehouseResource(database=str(db_path)),
     }
 
 

@@ -200,7 +200,7 @@ def test_a_chunk_read_again_drops_what_was_typed_of_it_already(tmp_path, monkeyp
     assert stamps == ["1750900000001", "1750900000002", "1750900000003", "1751000000101", "1751000000102"]
 
 
-def test_a_full_batch_of_full_pages_is_typed_in_bulk_within_the_memory_limit(make_sim, tmp_path):
+def test_a_full_batch_of_full_pages_is_typed_in_bulk_and_published_in_small_row_groups(make_sim, tmp_path):
     # TYPE_BATCH_PAGES pages of 1,000 events: the size the bulk query meets in a real load (a
     # batch too large for DuckDB's memory limit would fall back to Python, slowly but silently)
     import cursor_analytics.warehouse as warehouse
@@ -215,3 +215,11 @@ def test_a_full_batch_of_full_pages_is_typed_in_bulk_within_the_memory_limit(mak
             staging.append_page(USAGE_EVENTS, page)
         staging.close()
         assert staging.typed_in_bulk == {USAGE_EVENTS.fqn: events}
+        # published through the warehouse's connection: in row groups of ROW_GROUP_SIZE rows,
+        # so the publish buffers one small group at a time (DuckDB's default: 122,880 rows)
+        with warehouse.connect(str(tmp_path / "day.duckdb")) as conn:
+            assert staging.publish(conn, (DAY, DAY)) == {USAGE_EVENTS.fqn: events}
+            groups = conn.execute(
+                "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('raw.usage_events')"
+            ).fetchone()[0]
+    assert groups == -(-events // warehouse.ROW_GROUP_SIZE) > 1

@@ -124,7 +124,7 @@ def connect(
     delay, waited = 0.05, False
     while True:
         try:
-            return duckdb.connect(database, read_only=read_only, config=dict(config or {}))
+            return _attach_file(database, read_only=read_only, config=config)
         except duckdb.IOException as exc:
             match = _LOCK_HOLDER.search(str(exc))
             if match is None:
@@ -145,6 +145,39 @@ def connect(
             waited = True
         time.sleep(min(delay * (1 + random.random()), remaining))
         delay = min(delay * 2, 2.0)
+
+
+# Rows per row group in the tables this code writes. DuckDB's default (122,880) makes a load
+# hold a whole group of raw JSON (~85 MB of usage events) in memory before writing it: a day's
+# publish grew the process by ~190 MB, ~80 MB at this size (bench/RESULTS.md, memory).
+ROW_GROUP_SIZE = 16_384
+_RESERVED_ALIASES = {"memory", "temp", "system", "main"}
+
+
+def _attach_file(
+    database: str, *, read_only: bool, config: Mapping[str, Any] | None
+) -> duckdb.DuckDBPyConnection:
+    """A connection with the DuckDB file `database` attached (ROW_GROUP_SIZE) and in use. The
+    connections of one process to one file (and mode and config) share one in-memory DuckDB
+    instance, as `duckdb.connect(path)` connections share the file's: a DuckDB file is open
+    at most once per process."""
+    if database in ("", ":memory:") or database.startswith(":memory:"):
+        return duckdb.connect(database, read_only=read_only, config=dict(config or {}))
+    path = Path(database).expanduser().absolute()
+    alias = path.stem if path.stem.lower() not in _RESERVED_ALIASES else "warehouse"
+    mode = "read-only" if read_only else "read-write"
+    instance = f":memory:cursor-analytics-{hashlib.sha256(f'{path}|{mode}'.encode()).hexdigest()[:16]}"
+    conn = duckdb.connect(instance, config=dict(config or {}))
+    try:
+        options = [f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"] + (["READ_ONLY"] if read_only else [])
+        conn.execute(
+            f"ATTACH IF NOT EXISTS {_sql_string(path.as_posix())} AS {quote_ident(alias)} ({', '.join(options)})"
+        )
+        conn.execute(f"USE {quote_ident(alias)}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _extension_file(package: str, name: str) -> str:
@@ -365,7 +398,9 @@ class Staging:
         self._page_files = 0
         self._typed: dict[tuple, int] = {}  # typed file's key -> the records the query vouched for
         self._typer: ThreadPoolExecutor | None = None  # types one batch of pages in the background
-        self._typing: tuple[Table, Any, list[tuple[Path, int, Page]], Path, Future[list[str]]] | None = None
+        self._typing: (
+            tuple[Table, Any, list[tuple[Path, int, Page]], Path, Future[tuple[int, list[str]]]] | None
+        ) = None
         # After publish: per table, (day, rows) staged outside the window, which are not stored.
         self.out_of_window: dict[str, list[tuple[date | None, int]]] = {fqn: [] for fqn in self._tables}
 
@@ -438,10 +473,10 @@ class Staging:
         self._typing = (table, segment, pages, typed, work)
 
     @staticmethod
-    def _type_in_bulk(pages: list[tuple[Path, int, Page]], typed: Path, spill: Path) -> list[str]:
+    def _type_in_bulk(pages: list[tuple[Path, int, Page]], typed: Path, spill: Path) -> tuple[int, list[str]]:
         """One DuckDB query (columnar.typed_query) types the pages' records into `typed`;
-        returns the raw JSON of the records it could not vouch for. DuckDB releases the GIL
-        while it works, so the caller's thread goes on fetching."""
+        returns how many records it wrote and the raw JSON of those it could not vouch for.
+        DuckDB releases the GIL while it works, so the caller's thread goes on fetching."""
         first = pages[0][2]
         files = ", ".join(_sql_text(path.as_posix()) for path, _n, _page in pages)
         # each body as one JSON value and its records' texts cut out of it: DuckDB does not
@@ -453,14 +488,19 @@ class Staging:
         local = duckdb.connect(
             # One thread: under the publish limit, two ran out of memory (a 20k-event day). Rows keep
             # the API's order, so that re-loading a day sums its doubles in the same order.
-            config={"memory_limit": PUBLISH_MEMORY_LIMIT, "threads": 1}
+            config={"memory_limit": TYPING_MEMORY_LIMIT, "threads": 1}
         )
         try:
             local.execute(f"SET temp_directory = {_sql_text(spill.as_posix())}")
-            local.execute(
-                f"COPY ({typed_query(first.record_type, records)}) TO {_sql_text(typed.as_posix())} (FORMAT parquet)"
-            )
-            return [
+            # The COPY's own statistics say whether every record is clean (the least `_clean`
+            # is true): reading the file back to find out kept ~80 MB in the process.
+            _file, count, *_sizes, statistics, _keys = local.execute(
+                f"COPY ({typed_query(first.record_type, records)}) TO {_sql_text(typed.as_posix())} "
+                "(FORMAT parquet, RETURN_STATS true)"
+            ).fetchall()[0]
+            if statistics['"_clean"'].get("min") != "0":  # no record left to records.normalise
+                return count, []
+            return count, [
                 r
                 for (r,) in local.execute(
                     "SELECT raw FROM read_parquet(?) WHERE NOT _clean", [typed.as_posix()]
@@ -478,7 +518,7 @@ class Staging:
         table, segment, pages, typed, work = self._typing
         self._typing = None
         try:
-            odd = work.result()
+            count, odd = work.result()
         except duckdb.Error as exc:
             logger.warning(
                 "%s: typing the pages in bulk failed (%s); reading them record by record", table.fqn, exc
@@ -498,7 +538,7 @@ class Staging:
         for path, _n, _page in pages:
             path.unlink()
         self._files[(table.fqn, segment, typed.name)] = typed
-        self._typed[(table.fqn, segment, typed.name)] = local_count(typed) - len(odd)
+        self._typed[(table.fqn, segment, typed.name)] = count - len(odd)
         if odd:  # the same checks and errors as any page: normalise reads them, or names the field
             first = pages[0][2]
             rows = normalise_all(
@@ -589,6 +629,15 @@ class Staging:
         staged table and insert the staged rows that fall inside it. Returns rows per table;
         the rows left out, per day, are in `out_of_window`."""
         self.close()
+        restore_settings = _lower_memory_limit(conn, PUBLISH_MEMORY_LIMIT, PUBLISH_THREADS)
+        try:
+            return self._publish(conn, window, loaded_at)
+        finally:
+            restore_settings()
+
+    def _publish(
+        self, conn: duckdb.DuckDBPyConnection, window: tuple[date, date] | None, loaded_at: datetime | None
+    ) -> dict[str, int]:
         if window is not None:
             for fqn, table in self._tables.items():
                 if table.day_column and self.row_counts[fqn]:
@@ -602,7 +651,6 @@ class Staging:
             ensure_table(conn, table)
         inserted: dict[str, int] = {}
         row_counts = self.row_counts
-        restore_memory_limit = _lower_memory_limit(conn, PUBLISH_MEMORY_LIMIT)
 
         def write() -> None:
             for fqn, table in self._tables.items():
@@ -627,15 +675,12 @@ class Staging:
                 )
             _fault_point("publish:before_commit")  # tests kill the process here (CURSOR_ANALYTICS_FAULT)
 
-        try:
-            run_transaction(conn, write)
-        finally:
-            restore_memory_limit()
+        run_transaction(conn, write)
         return inserted
 
 
 # Pages typed in one DuckDB query while the fetching goes on (25,000 usage events): DuckDB reads
-# the bodies of a batch at once, and 100 pages of 1,000 events did not fit PUBLISH_MEMORY_LIMIT.
+# the bodies of a batch at once, and 100 pages of 1,000 events did not fit TYPING_MEMORY_LIMIT.
 TYPE_BATCH_PAGES = 25
 
 # The largest response body the columnar path reads (1,000 usage events are ~0.5 MB).
@@ -643,8 +688,11 @@ MAX_PAGE_BYTES = 16 * 2**20  # DuckDB reserves twice this; a larger page is read
 
 # DuckDB keeps the blocks a bulk insert writes cached up to its memory_limit (80% of RAM by
 # default): publishing a day of 1M usage events grew the process by ~700 MB (bench/RESULTS.md).
-# Under a lower limit it evicts them (or spills to a temporary file) instead.
-PUBLISH_MEMORY_LIMIT = "128MiB"
+# Under a lower limit it evicts them (or spills to a temporary file) instead; one thread, as
+# two threads buffer two row groups (and ran out of memory at this limit).
+PUBLISH_MEMORY_LIMIT = "64MiB"
+PUBLISH_THREADS = 1
+TYPING_MEMORY_LIMIT = "128MiB"
 _UNITS = {
     "B": 1,
     "BYTES": 1,
@@ -671,28 +719,31 @@ def _sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def local_count(parquet: Path) -> int:
-    return pq.ParquetFile(parquet).metadata.num_rows
-
-
-def _lower_memory_limit(conn: duckdb.DuckDBPyConnection, limit: str) -> Callable[[], None]:
-    """Lower DuckDB's memory_limit to `limit` if it is higher; returns what restores it."""
-    current = "SELECT current_setting('memory_limit')"
-    previous = scalar(conn, current)
-    before, wanted = _size_bytes(previous), _size_bytes(limit)
-    if before is None or wanted is None or before <= wanted:
-        return lambda: None
-    conn.execute(f"SET memory_limit = '{limit}'")
+def _lower_memory_limit(conn: duckdb.DuckDBPyConnection, limit: str, threads: int) -> Callable[[], None]:
+    """Lower DuckDB's memory_limit to `limit` and its threads to `threads`, each only if it is
+    higher; returns what restores them."""
+    lowered: dict[str, str] = {}  # setting -> its value before
+    for name, wanted, size in (("memory_limit", limit, _size_bytes), ("threads", str(threads), _count)):
+        previous = str(scalar(conn, f"SELECT current_setting('{name}')"))
+        before, after = size(previous), size(wanted)
+        if before is not None and after is not None and before > after:
+            conn.execute(f"SET {name} = '{wanted}'")
+            lowered[name] = previous
 
     def restore() -> None:
         try:
-            conn.execute("RESET memory_limit")
-            if scalar(conn, current) != previous:  # a limit someone had set
-                conn.execute(f"SET memory_limit = '{previous}'")
+            for name, previous in lowered.items():
+                conn.execute(f"RESET {name}")
+                if str(scalar(conn, f"SELECT current_setting('{name}')")) != previous:  # someone's setting
+                    conn.execute(f"SET {name} = '{previous}'")
         except duckdb.Error as exc:  # the database was invalidated by the error being raised
-            logger.debug("memory_limit not restored: %s", exc)
+            logger.debug("memory_limit and threads not restored: %s", exc)
 
     return restore
+
+
+def _count(text: str) -> float | None:
+    return float(text) if text.isdigit() else None
 
 
 def replace_days_from_sql(
