@@ -223,7 +223,7 @@ def render(results: dict[str, dict[str, Any]], previous: str | None, quick: bool
         f"Machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} logical cores, "
         f"{machine.get('memory_gb', '?')} GB RAM, {machine.get('os', '?')}; Python "
         f"{machine.get('python', '?')}, Dagster {machine.get('dagster', '?')}, DuckDB "
-        f"{machine.get('duckdb', '?')}, pyarrow {machine.get('pyarrow', '?')}.",
+        f"{machine.get('duckdb', '?')}, pandas {machine.get('pandas', '?')}.",
         "",
         "| benchmark | command | measured at | load average (1/5/15 min) at start |",
         "|---|---|---|---|",

@@ -64,7 +64,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "dagster": version("dagster"),
         "duckdb": version("duckdb"),
-        "pyarrow": version("pyarrow"),
+        "pandas": version("pandas"),
         "httpx": version("httpx"),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),

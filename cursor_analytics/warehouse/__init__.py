@@ -38,8 +38,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cursor_analytics.cursor_api import Page
 from cursor_analytics.cursor_api.columnar import COLUMNAR, typed_query
@@ -389,14 +387,16 @@ class Staging:
     def __init__(self, tables: Iterable[Table]):
         self._dir = tempfile.TemporaryDirectory(prefix="cursor-analytics-stage-")
         self._tables = {t.fqn: t for t in tables}
-        self._writers: dict[tuple[str, Any], pq.ParquetWriter] = {}
-        self._files: dict[tuple, Path] = {}  # (table, segment[, typed file]) -> Parquet file
+        self._stager: duckdb.DuckDBPyConnection | None = None  # writes appended rows to Parquet
+        self._files: dict[tuple[str, Any, str], Path] = {}  # (table, segment, file name) -> Parquet file
         self._pages_seen: dict[tuple[str, str], Any] = {}  # (table, page fingerprint) -> segment
         self._rows: dict[tuple[str, Any], int] = {}
         # (table, segment) -> the pages waiting to be typed: (file, records, page without them)
         self._pages: dict[tuple[str, Any], list[tuple[Path, int, Page]]] = {}
         self._page_files = 0
-        self._typed: dict[tuple, int] = {}  # typed file's key -> the records the query vouched for
+        self._typed: dict[
+            tuple[str, Any, str], int
+        ] = {}  # typed file's key -> the records the query vouched for
         self._typer: ThreadPoolExecutor | None = None  # types one batch of pages in the background
         self._typing: (
             tuple[Table, Any, list[tuple[Path, int, Page]], Path, Future[tuple[int, list[str]]]] | None
@@ -424,18 +424,33 @@ class Staging:
         return [path for key, path in self._files.items() if key[0] == table.fqn]
 
     def append(self, table: Table, rows: Sequence[Mapping[str, Any]], segment: Any = None) -> None:
+        """Rows (records.normalise's) for `table`, typed into a Parquet file of their own by an
+        in-memory DuckDB from their JSON lines (`Table.json_lines`)."""
         if not rows:
             return
-        key = (table.fqn, segment)
-        writer = self._writers.get(key)
-        if writer is None:
-            path = Path(self._dir.name) / f"{table.fqn}-{len(self._files)}.parquet"
-            writer = self._writers[key] = pq.ParquetWriter(path, table.arrow_schema)
-            self._files[key] = path
-        batch = table.to_arrow(rows)
-        self._refuse_repeated_page(table, batch, segment)
-        writer.write_table(batch)
-        self._rows[key] = self._rows.get(key, 0) + len(rows)
+        lines = table.json_lines(rows)
+        if "raw" in table.columns:
+            self._refuse_repeated_page(table, lines, len(rows), segment)
+        stem = f"{table.fqn}-{self._page_files}"
+        self._page_files += 1
+        source, path = Path(self._dir.name, f"{stem}.jsonl"), Path(self._dir.name, f"{stem}.parquet")
+        source.write_text(lines, encoding="utf-8")
+        types = ", ".join(
+            f"{_sql_text(column)}: '{SQL_TYPES['str' if kind == 'json' else kind]}'"
+            for column, kind in table.columns.items()
+        )
+        if self._stager is None:
+            self._stager = duckdb.connect(config={"memory_limit": TYPING_MEMORY_LIMIT, "threads": 1})
+        try:
+            self._stager.execute(
+                f"COPY (SELECT * FROM read_json({_sql_text(source.as_posix())}, format = 'newline_delimited', "
+                f"columns = {{{types}}}, maximum_object_size = {MAX_PAGE_BYTES})) "
+                f"TO {_sql_text(path.as_posix())} (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
+            )
+        finally:
+            source.unlink()
+        self._files[(table.fqn, segment, path.name)] = path
+        self._rows[(table.fqn, segment)] = self._rows.get((table.fqn, segment), 0) + len(rows)
         _fault_point("stage:after_page")
 
     def append_page(self, table: Table, page: Page) -> None:
@@ -553,29 +568,19 @@ class Staging:
         for key in [k for k in self._pages if k[1] == segment]:
             for path, _n, _page in self._pages.pop(key):
                 path.unlink(missing_ok=True)
-        for key in [k for k in self._files if k[1] == segment]:
-            writer = self._writers.pop(key, None)
-            if writer is not None:
-                writer.close()
-            self._files.pop(key).unlink(missing_ok=True)
+        for file in [k for k in self._files if k[1] == segment]:
+            self._files.pop(file).unlink(missing_ok=True)
         for key in [k for k in self._rows if k[1] == segment]:
             del self._rows[key]
         self._pages_seen = {k: v for k, v in self._pages_seen.items() if v != segment}
 
-    def _refuse_repeated_page(self, table: Table, batch: pa.Table, segment: Any = None) -> None:
+    def _refuse_repeated_page(self, table: Table, lines: str, records: int, segment: Any = None) -> None:
         """A batch of API records (a page) identical to one already staged means the API
         repeated a page: loading it would double those rows and miss the page it replaced."""
-        if "raw" not in table.columns:
-            return
-        digest = hashlib.sha256()
-        for chunk in batch.column("raw").chunks:  # the JSON texts' bytes, as Arrow holds them
-            for buffer in chunk.buffers()[1:]:
-                if buffer is not None:
-                    digest.update(buffer)
-        fingerprint = (table.fqn, digest.hexdigest())
+        fingerprint = (table.fqn, hashlib.sha256(lines.encode()).hexdigest())
         if fingerprint in self._pages_seen:
             raise RepeatedRowsError(
-                f"{table.fqn}: the API sent the same {batch.num_rows} records twice in this load "
+                f"{table.fqn}: the API sent the same {records} records twice in this load "
                 "(a page repeated an earlier page), so those rows would be doubled and the "
                 "records of the page it replaced missed. Nothing was written: re-run the "
                 "partitions, and report it to Cursor if it persists."
@@ -589,9 +594,9 @@ class Staging:
         if self._typer is not None:
             self._typer.shutdown()
             self._typer = None
-        for writer in self._writers.values():
-            writer.close()
-        self._writers.clear()
+        if self._stager is not None:
+            self._stager.close()
+            self._stager = None
 
     def cleanup(self) -> None:
         self._pages.clear()  # a failed load: nothing to type
@@ -607,14 +612,12 @@ class Staging:
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
 
-    def _paths(self, table: Table) -> list[str]:
-        # the staged files' paths are a parameter: any character in TMPDIR is safe
-        return [path.as_posix() for path in self.paths(table)]
-
     def _source(self, table: Table) -> str:
-        """SQL for the staged rows of `table`; its one parameter is `_paths(table)`."""
-        source = "read_parquet(?, union_by_name = true)"
-        if any(len(k) == 3 and k[0] == table.fqn for k in self._files):  # typed in bulk: leave out
+        """SQL for the staged rows of `table`. The files' paths are quoted literals, not a
+        list parameter: DuckDB imports numpy and pandas (~90 MB) to read a Python list."""
+        files = ", ".join(_sql_text(path.as_posix()) for path in self.paths(table))
+        source = f"read_parquet([{files}], union_by_name = true)"
+        if any(k[0] == table.fqn for k in self._typed if k in self._files):  # typed in bulk: leave out
             columns = ", ".join(quote_ident(c) for c in table.columns)  # the records normalise read
             source = f"(SELECT {columns} FROM {source} WHERE _clean IS NOT FALSE)"
         return source
@@ -644,7 +647,7 @@ class Staging:
                     self.out_of_window[fqn] = conn.execute(
                         f"SELECT {quote_ident(table.day_column)} AS day, count(*) FROM {self._source(table)} "
                         "WHERE day IS NULL OR day NOT BETWEEN ? AND ? GROUP BY day ORDER BY day",
-                        [self._paths(table), *window],
+                        list(window),
                     ).fetchall()
         loaded_at = (loaded_at or datetime.now(UTC)).replace(tzinfo=None)
         for table in self._tables.values():
@@ -671,7 +674,7 @@ class Staging:
                     conn,
                     f"INSERT INTO {table.ident} BY NAME "
                     f"SELECT *, ?::TIMESTAMP AS {quote_ident(LOADED_AT)} FROM {self._source(table)}{in_window}",
-                    [loaded_at, self._paths(table), *params[1:]],
+                    params,
                 )
             _fault_point("publish:before_commit")  # tests kill the process here (CURSOR_ANALYTICS_FAULT)
 
