@@ -430,11 +430,15 @@ def test_every_asset_check_appears_on_its_assets_checks_tab(page):
     page.goto("/assets")
     for asset, names in sorted(by_asset.items()):
         # Navigate inside the loaded app, as a click on a link does: no reload per asset.
+        url, title = f"/assets/{'/'.join(asset.path)}?view=checks", f"Assets | {' / '.join(asset.path)}"
         page.evaluate(
-            "url => { history.pushState({}, '', url); dispatchEvent(new PopStateEvent('popstate')); }",
-            f"/assets/{'/'.join(asset.path)}?view=checks",
+            "url => { history.pushState({}, '', url); dispatchEvent(new PopStateEvent('popstate')); }", url
         )
-        expect(page).to_have_title(f"Assets | {' / '.join(asset.path)}")
+        try:
+            expect(page).to_have_title(title, timeout=15_000)
+        except AssertionError:  # the app once kept the title "Dagster" over the right page: load it
+            page.goto(url)
+            expect(page).to_have_title(title)
         for name in names:
             # The checks list middle-truncates a long name (`tab_acceptance…es_daily_usage`) and
             # keeps the whole one as its tooltip: the row's title, or the text when it fits.

@@ -169,7 +169,7 @@ def _attach_file(
     try:
         options = [f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"] + (["READ_ONLY"] if read_only else [])
         conn.execute(
-            f"ATTACH IF NOT EXISTS {_sql_string(path.as_posix())} AS {quote_ident(alias)} ({', '.join(options)})"
+            f"ATTACH IF NOT EXISTS {_sql_text(path.as_posix())} AS {quote_ident(alias)} ({', '.join(options)})"
         )
         conn.execute(f"USE {quote_ident(alias)}")
     except BaseException:
@@ -187,10 +187,6 @@ def _extension_file(package: str, name: str) -> str:
             f"({package.replace('_', '-')}): pip install 'cursor-analytics[production]'."
         )
     return files[0].as_posix()
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def check_lake_database(database: str) -> None:
@@ -222,11 +218,11 @@ def connect_lake(
     try:
         extensions = _LAKE_EXTENSIONS + ([_HTTPFS] if data_path and "://" in data_path else [])
         for package, name in extensions:
-            conn.execute(f"LOAD {_sql_string(_extension_file(package, name))}")
-        options = [f"DATA_PATH {_sql_string(data_path)}"] if data_path else []
+            conn.execute(f"LOAD {_sql_text(_extension_file(package, name))}")
+        options = [f"DATA_PATH {_sql_text(data_path)}"] if data_path else []
         if read_only:
             options.append("READ_ONLY")
-        attach = f"ATTACH {_sql_string(database)} AS lake" + (f" ({', '.join(options)})" if options else "")
+        attach = f"ATTACH {_sql_text(database)} AS lake" + (f" ({', '.join(options)})" if options else "")
         delay = 0.05
         for attempt in range(CONFLICT_ATTEMPTS):
             try:
