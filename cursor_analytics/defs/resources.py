@@ -21,6 +21,7 @@ from cursor_analytics.warehouse import (
     LOCK_TIMEOUT_SECONDS,
     check_database_path,
     connect,
+    is_in_memory,
     is_lake,
 )
 
@@ -226,7 +227,7 @@ class WarehouseResource(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if not self.database.startswith(":memory:") and not is_lake(self.database):  # checked at setup
+        if not is_in_memory(self.database) and not is_lake(self.database):  # checked at setup
             Path(self.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         conn = connect(
             self.database,

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cursor_analytics.warehouse import is_in_memory
+
 logger = logging.getLogger(__name__)
 
 LOCK_TIMEOUT_SECONDS = 120.0
@@ -30,7 +32,7 @@ class GovernanceBusyError(RuntimeError):
 
 
 def lock_path(database: str) -> Path:
-    if database in ("", ":memory:") or database.startswith(":memory:"):
+    if is_in_memory(database):
         return Path(tempfile.gettempdir()) / "cursor-analytics.governance.lock"
     path = Path(database).expanduser()
     return path.with_name(path.name + ".governance.lock")

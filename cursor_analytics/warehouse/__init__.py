@@ -99,9 +99,14 @@ def is_lake(database: str) -> bool:
     return database.startswith(LAKE_PREFIX)
 
 
+def is_in_memory(database: str) -> bool:
+    """Whether `database` names an in-memory DuckDB ("", ":memory:" or ":memory:<name>")."""
+    return database == "" or database.startswith(":memory:")
+
+
 def warehouse_exists(database: str) -> bool:
     """False only for a DuckDB file that was never created (a DuckLake catalog may be shared)."""
-    return is_lake(database) or database.startswith(":memory:") or Path(database).expanduser().exists()
+    return is_lake(database) or is_in_memory(database) or Path(database).expanduser().exists()
 
 
 def connect(
@@ -159,7 +164,7 @@ def _attach_file(
     connections of one process to one file (and mode and config) share one in-memory DuckDB
     instance, as `duckdb.connect(path)` connections share the file's: a DuckDB file is open
     at most once per process."""
-    if database in ("", ":memory:") or database.startswith(":memory:"):
+    if is_in_memory(database):
         return duckdb.connect(database, read_only=read_only, config=dict(config or {}))
     path = Path(database).expanduser().absolute()
     alias = path.stem if path.stem.lower() not in _RESERVED_ALIASES else "warehouse"
@@ -312,7 +317,7 @@ def check_database_path(database: str) -> Path | None:
     of file, in a folder that exists or can be created and is writable (DuckDB also writes a
     .wal file next to it; probed with a temporary file that is removed at once). Returns the
     path, or None for an in-memory database."""
-    if database in ("", ":memory:") or database.startswith(":memory:"):
+    if is_in_memory(database):
         return None
     if is_lake(database):
         check_lake_database(database)
@@ -390,9 +395,8 @@ class Staging:
         # (table, segment) -> the pages waiting to be typed: (file, records, page without them)
         self._pages: dict[tuple[str, Any], list[tuple[Path, int, Page]]] = {}
         self._page_files = 0
-        self._typed: dict[
-            tuple[str, Any, str], int
-        ] = {}  # typed file's key -> the records the query vouched for
+        # typed file's key -> the records the query vouched for
+        self._typed: dict[tuple[str, Any, str], int] = {}
         self._typer: ThreadPoolExecutor | None = None  # types one batch of pages in the background
         self._typing: (
             tuple[Table, Any, list[tuple[Path, int, Page]], Path, Future[tuple[int, list[str]]]] | None
@@ -514,7 +518,7 @@ class Staging:
             return count, [
                 r
                 for (r,) in local.execute(
-                    "SELECT raw FROM read_parquet(?) WHERE NOT _clean", [typed.as_posix()]
+                    f"SELECT raw FROM read_parquet({_sql_text(typed.as_posix())}) WHERE NOT _clean"
                 ).fetchall()
             ]
         finally:
@@ -628,7 +632,7 @@ class Staging:
         staged table and insert the staged rows that fall inside it. Returns rows per table;
         the rows left out, per day, are in `out_of_window`."""
         self.close()
-        restore_settings = _lower_memory_limit(conn, PUBLISH_MEMORY_LIMIT, PUBLISH_THREADS)
+        restore_settings = _lower_publish_settings(conn, PUBLISH_MEMORY_LIMIT, PUBLISH_THREADS)
         try:
             return self._publish(conn, window, loaded_at)
         finally:
@@ -718,7 +722,7 @@ def _sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _lower_memory_limit(conn: duckdb.DuckDBPyConnection, limit: str, threads: int) -> Callable[[], None]:
+def _lower_publish_settings(conn: duckdb.DuckDBPyConnection, limit: str, threads: int) -> Callable[[], None]:
     """Lower DuckDB's memory_limit to `limit` and its threads to `threads`, each only if it is
     higher; returns what restores them."""
     lowered: dict[str, str] = {}  # setting -> its value before
@@ -736,7 +740,7 @@ def _lower_memory_limit(conn: duckdb.DuckDBPyConnection, limit: str, threads: in
                 if str(scalar(conn, f"SELECT current_setting('{name}')")) != previous:  # someone's setting
                     conn.execute(f"SET {name} = '{previous}'")
         except duckdb.Error as exc:  # the database was invalidated by the error being raised
-            logger.debug("memory_limit and threads not restored: %s", exc)
+            logger.debug("publish settings not restored: %s", exc)
 
     return restore
 
