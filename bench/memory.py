@@ -55,6 +55,8 @@ def child(argv: list[str]) -> None:
     )
     seconds = time.perf_counter() - started
     peak = peak_rss_mb()
+    # DuckDB's Python binding imports both (~40 MB) at the first bound parameter: the step binds none
+    imported = sorted(name for name in ("numpy", "pandas") if name in sys.modules)
     with duckdb.connect(str(args.db), read_only=True) as conn:
         rows = conn.execute("SELECT count(*) FROM raw.usage_events").fetchone()[0]
     print(
@@ -65,6 +67,7 @@ def child(argv: list[str]) -> None:
                 "seconds": seconds,
                 "baseline_rss_mb": baseline,
                 "peak_rss_mb": peak,
+                "imported": imported,
             }
         )
     )

@@ -72,6 +72,7 @@ def test_memory_reports_the_peak_of_the_measured_process_per_day_size(quick_run)
     for size in sizes:
         assert size["runs"][0]["rows"] == size["events"]
         assert size["median_peak_rss_mb"] >= size["median_baseline_rss_mb"] > 0
+        assert size["runs"][0]["imported"] == []  # a day's load never imports numpy or pandas
 
 
 def test_metrics_scale_generates_raw_tables_and_recomputes_every_metric(quick_run):

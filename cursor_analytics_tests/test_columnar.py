@@ -6,7 +6,7 @@ reference may decide (text numbers, "NaN", lone surrogates, 2**70)."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import pytest
@@ -14,7 +14,7 @@ import pytest
 from cursor_analytics.cursor_api import CursorClient, Page, UnexpectedResponseError
 from cursor_analytics.simulator import Variants
 from cursor_analytics.warehouse import Staging
-from cursor_analytics.warehouse.tables import AI_COMMITS, USAGE_EVENTS
+from cursor_analytics.warehouse.tables import AI_COMMITS, USAGE_EVENTS, sql_literal
 from cursor_analytics_tests.fixtures import load
 
 TODAY = date(2025, 6, 30)
@@ -223,3 +223,29 @@ def test_a_full_batch_of_full_pages_is_typed_in_bulk_and_published_in_small_row_
                 "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('raw.usage_events')"
             ).fetchone()[0]
     assert groups == -(-events // warehouse.ROW_GROUP_SIZE) > 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        -5,
+        2**62,
+        "O'Brien'); DROP TABLE raw.usage_events; --",
+        "naïve ✓ \\ \" ''",
+        date(2025, 6, 1),
+        datetime(2025, 6, 1, 23, 59, 59, 999_999),
+        datetime(2025, 6, 1, 12, 0, tzinfo=UTC),
+    ],
+)
+def test_values_written_into_sql_come_back_from_duckdb_unchanged(value):
+    # the publish writes its days, load time and scope as literals: a bound parameter would
+    # import numpy and pandas into the step (~40 MB, bench/RESULTS.md)
+    with duckdb.connect() as conn:
+        assert conn.execute(f"SELECT {sql_literal(value)}").fetchone()[0] == value
+
+
+@pytest.mark.parametrize("value", [True, 1.5, b"x", [1]])
+def test_a_value_without_an_exact_sql_literal_is_refused(value):
+    with pytest.raises(TypeError, match="sql_literal"):
+        sql_literal(value)

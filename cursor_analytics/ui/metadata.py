@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -12,7 +11,7 @@ import duckdb
 
 from cursor_analytics.cursor_api import days_in
 from cursor_analytics.ui.columns import describe
-from cursor_analytics.warehouse.tables import SQL_TYPES, Table, quote_ident
+from cursor_analytics.warehouse.tables import SQL_TYPES, Table, quote_ident, sql_between
 
 PREVIEW_ROWS = 5
 PREVIEW_WIDTH = 8  # columns; the raw JSON column is never previewed
@@ -60,29 +59,21 @@ def preview(
     table: Table | str,
     window: tuple[date, date] | None,
     where: str | None = None,
-    params: Sequence[Any] = (),
     day_column: str | None = None,
 ) -> str:
     """The first rows of a table (within the window: `day_column`, by default the table's own,
-    else "day") as a markdown table. `where` is an extra SQL condition whose values are given
-    as `?` placeholders in `params`, never inlined."""
+    else "day") as a markdown table. `where` is an extra SQL condition, its values written
+    with `sql_literal`."""
     ident = table.ident if isinstance(table, Table) else quote_ident(table)
     day_column = day_column or (table.day_column if isinstance(table, Table) else None) or "day"
     columns = [
         r[0] for r in conn.execute(f"DESCRIBE {ident}").fetchall() if r[0] not in ("raw", "_loaded_at")
     ][:PREVIEW_WIDTH]
-    clauses, values = [], []
-    if window is not None:
-        clauses.append(f"{quote_ident(day_column)} BETWEEN ? AND ?")
-        values += list(window)
-    if where:
-        clauses.append(where)
-        values += list(params)
+    clauses = ([sql_between(day_column, window)] if window is not None else []) + ([where] if where else [])
     sql = f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM {ident}"
     if clauses:
         sql += " WHERE " + " AND ".join(clauses)
-    rows = conn.execute(f"{sql} LIMIT {PREVIEW_ROWS}", values).fetchall()
-    return markdown_table(columns, rows)
+    return markdown_table(columns, conn.execute(f"{sql} LIMIT {PREVIEW_ROWS}").fetchall())
 
 
 def column_schema(table: Table) -> dg.TableSchema:
@@ -114,11 +105,10 @@ def rows_per_day(
     conn: duckdb.DuckDBPyConnection, fqn: str, window: tuple[date, date], day_column: str = "day"
 ) -> dict[date, int]:
     """Rows of each day of the window (0 for a day without rows)."""
-    day = quote_ident(day_column)
     counts = dict(
         conn.execute(
-            f"SELECT {day}, count(*) FROM {quote_ident(fqn)} WHERE {day} BETWEEN ? AND ? GROUP BY 1",
-            list(window),
+            f"SELECT {quote_ident(day_column)}, count(*) FROM {quote_ident(fqn)} "
+            f"WHERE {sql_between(day_column, window)} GROUP BY 1"
         ).fetchall()
     )
     return {d: counts.get(d, 0) for d in days_in(*window)}

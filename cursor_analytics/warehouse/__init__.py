@@ -42,7 +42,7 @@ import duckdb
 from cursor_analytics.cursor_api import Page
 from cursor_analytics.cursor_api.columnar import COLUMNAR, typed_query
 from cursor_analytics.cursor_api.records import normalise_all
-from cursor_analytics.warehouse.tables import SQL_TYPES, Table, quote_ident
+from cursor_analytics.warehouse.tables import SQL_TYPES, Table, quote_ident, sql_between, sql_literal
 
 LOADED_AT = "_loaded_at"
 DEFAULT_DB_PATH = "data/cursor.duckdb"
@@ -170,11 +170,12 @@ def _attach_file(
     alias = path.stem if path.stem.lower() not in _RESERVED_ALIASES else "warehouse"
     mode = "read-only" if read_only else "read-write"
     instance = f":memory:cursor-analytics-{hashlib.sha256(f'{path}|{mode}'.encode()).hexdigest()[:16]}"
-    conn = duckdb.connect(instance, config=dict(config or {}))
+    # spills go beside the file, as DuckDB puts them for a file it opens (not in ./.tmp)
+    conn = duckdb.connect(instance, config={"temp_directory": f"{path}.tmp", **(config or {})})
     try:
         options = [f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"] + (["READ_ONLY"] if read_only else [])
         conn.execute(
-            f"ATTACH IF NOT EXISTS {_sql_text(path.as_posix())} AS {quote_ident(alias)} ({', '.join(options)})"
+            f"ATTACH IF NOT EXISTS {sql_literal(path.as_posix())} AS {quote_ident(alias)} ({', '.join(options)})"
         )
         conn.execute(f"USE {quote_ident(alias)}")
     except BaseException:
@@ -223,11 +224,11 @@ def connect_lake(
     try:
         extensions = _LAKE_EXTENSIONS + ([_HTTPFS] if data_path and "://" in data_path else [])
         for package, name in extensions:
-            conn.execute(f"LOAD {_sql_text(_extension_file(package, name))}")
-        options = [f"DATA_PATH {_sql_text(data_path)}"] if data_path else []
+            conn.execute(f"LOAD {sql_literal(_extension_file(package, name))}")
+        options = [f"DATA_PATH {sql_literal(data_path)}"] if data_path else []
         if read_only:
             options.append("READ_ONLY")
-        attach = f"ATTACH {_sql_text(database)} AS lake" + (f" ({', '.join(options)})" if options else "")
+        attach = f"ATTACH {sql_literal(database)} AS lake" + (f" ({', '.join(options)})" if options else "")
         delay = 0.05
         for attempt in range(CONFLICT_ATTEMPTS):
             try:
@@ -364,8 +365,8 @@ def _ensure_table(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
     existing = {
         r[0]
         for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [table.schema, table.name],
+            "SELECT column_name FROM information_schema.columns "
+            f"WHERE table_schema = {sql_literal(table.schema)} AND table_name = {sql_literal(table.name)}"
         ).fetchall()
     }
     for column, sql_type in columns.items():
@@ -436,16 +437,16 @@ class Staging:
         source, path = Path(self._dir.name, f"{stem}.jsonl"), Path(self._dir.name, f"{stem}.parquet")
         source.write_text(lines, encoding="utf-8")
         types = ", ".join(
-            f"{_sql_text(column)}: '{SQL_TYPES['str' if kind == 'json' else kind]}'"
+            f"{sql_literal(column)}: '{SQL_TYPES['str' if kind == 'json' else kind]}'"
             for column, kind in table.columns.items()
         )
         if self._stager is None:
             self._stager = duckdb.connect(config={"memory_limit": TYPING_MEMORY_LIMIT, "threads": 1})
         try:
             self._stager.execute(
-                f"COPY (SELECT * FROM read_json({_sql_text(source.as_posix())}, format = 'newline_delimited', "
+                f"COPY (SELECT * FROM read_json({sql_literal(source.as_posix())}, format = 'newline_delimited', "
                 f"columns = {{{types}}}, maximum_object_size = {MAX_PAGE_BYTES})) "
-                f"TO {_sql_text(path.as_posix())} (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
+                f"TO {sql_literal(path.as_posix())} (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP_SIZE})"
             )
         finally:
             source.unlink()
@@ -493,7 +494,7 @@ class Staging:
         returns how many records it wrote and the raw JSON of those it could not vouch for.
         DuckDB releases the GIL while it works, so the caller's thread goes on fetching."""
         first = pages[0][2]
-        files = ", ".join(_sql_text(path.as_posix()) for path, _n, _page in pages)
+        files = ", ".join(sql_literal(path.as_posix()) for path, _n, _page in pages)
         # each body as one JSON value and its records' texts cut out of it: DuckDB does not
         # re-serialise them (8x faster here than read_json typing a JSON[] column)
         records = (
@@ -506,11 +507,11 @@ class Staging:
             config={"memory_limit": TYPING_MEMORY_LIMIT, "threads": 1}
         )
         try:
-            local.execute(f"SET temp_directory = {_sql_text(spill.as_posix())}")
+            local.execute(f"SET temp_directory = {sql_literal(spill.as_posix())}")
             # The COPY's own statistics say whether every record is clean (the least `_clean`
             # is true): reading the file back to find out kept ~80 MB in the process.
             _file, count, *_sizes, statistics, _keys = local.execute(
-                f"COPY ({typed_query(first.record_type, records)}) TO {_sql_text(typed.as_posix())} "
+                f"COPY ({typed_query(first.record_type, records)}) TO {sql_literal(typed.as_posix())} "
                 "(FORMAT parquet, RETURN_STATS true)"
             ).fetchall()[0]
             if statistics['"_clean"'].get("min") != "0":  # no record left to records.normalise
@@ -518,7 +519,7 @@ class Staging:
             return count, [
                 r
                 for (r,) in local.execute(
-                    f"SELECT raw FROM read_parquet({_sql_text(typed.as_posix())}) WHERE NOT _clean"
+                    f"SELECT raw FROM read_parquet({sql_literal(typed.as_posix())}) WHERE NOT _clean"
                 ).fetchall()
             ]
         finally:
@@ -615,7 +616,7 @@ class Staging:
     def _source(self, table: Table) -> str:
         """SQL for the staged rows of `table`. The files' paths are quoted literals, not a
         list parameter: DuckDB imports numpy and pandas (~90 MB) to read a Python list."""
-        files = ", ".join(_sql_text(path.as_posix()) for path in self.paths(table))
+        files = ", ".join(sql_literal(path.as_posix()) for path in self.paths(table))
         source = f"read_parquet([{files}], union_by_name = true)"
         if any(k[0] == table.fqn for k in self._typed if k in self._files):  # typed in bulk: leave out
             columns = ", ".join(quote_ident(c) for c in table.columns)  # the records normalise read
@@ -632,7 +633,7 @@ class Staging:
         staged table and insert the staged rows that fall inside it. Returns rows per table;
         the rows left out, per day, are in `out_of_window`."""
         self.close()
-        restore_settings = _lower_publish_settings(conn, PUBLISH_MEMORY_LIMIT, PUBLISH_THREADS)
+        restore_settings = _lower_publish_settings(conn)
         try:
             return self._publish(conn, window, loaded_at)
         finally:
@@ -646,10 +647,9 @@ class Staging:
                 if table.day_column and self.row_counts[fqn]:
                     self.out_of_window[fqn] = conn.execute(
                         f"SELECT {quote_ident(table.day_column)} AS day, count(*) FROM {self._source(table)} "
-                        "WHERE day IS NULL OR day NOT BETWEEN ? AND ? GROUP BY day ORDER BY day",
-                        list(window),
+                        f"WHERE day IS NULL OR NOT {sql_between('day', window)} GROUP BY day ORDER BY day"
                     ).fetchall()
-        loaded_at = (loaded_at or datetime.now(UTC)).replace(tzinfo=None)
+        stamp = sql_literal((loaded_at or datetime.now(UTC)).replace(tzinfo=None))
         for table in self._tables.values():
             ensure_table(conn, table)
         inserted: dict[str, int] = {}
@@ -658,23 +658,19 @@ class Staging:
         def write() -> None:
             for fqn, table in self._tables.items():
                 in_window = ""
-                params: list[Any] = [loaded_at]
                 if window is not None and table.day_column:
-                    owned = "".join(f" AND {quote_ident(column)} = ?" for column in table.scope)
-                    conn.execute(
-                        f"DELETE FROM {table.ident} WHERE {quote_ident(table.day_column)} BETWEEN ? AND ?{owned}",
-                        [*window, *table.scope.values()],
+                    in_window = f" WHERE {sql_between(table.day_column, window)}"
+                    owned = "".join(
+                        f" AND {quote_ident(c)} = {sql_literal(v)}" for c, v in table.scope.items()
                     )
-                    in_window = f" WHERE {quote_ident(table.day_column)} BETWEEN ? AND ?"
-                    params += list(window)
+                    conn.execute(f"DELETE FROM {table.ident}{in_window}{owned}")
                 if not row_counts[fqn]:
                     inserted[fqn] = 0
                     continue
                 inserted[fqn] = scalar(
                     conn,
                     f"INSERT INTO {table.ident} BY NAME "
-                    f"SELECT *, ?::TIMESTAMP AS {quote_ident(LOADED_AT)} FROM {self._source(table)}{in_window}",
-                    params,
+                    f"SELECT *, {stamp} AS {quote_ident(LOADED_AT)} FROM {self._source(table)}{in_window}",
                 )
             _fault_point("publish:before_commit")  # tests kill the process here (CURSOR_ANALYTICS_FAULT)
 
@@ -689,12 +685,18 @@ TYPE_BATCH_PAGES = 25
 # The largest response body the columnar path reads (1,000 usage events are ~0.5 MB).
 MAX_PAGE_BYTES = 16 * 2**20  # DuckDB reserves twice this; a larger page is read by Python
 
-# DuckDB keeps the blocks a bulk insert writes cached up to its memory_limit (80% of RAM by
-# default): publishing a day of 1M usage events grew the process by ~700 MB (bench/RESULTS.md).
-# Under a lower limit it evicts them (or spills to a temporary file) instead; one thread, as
-# two threads buffer two row groups (and ran out of memory at this limit).
-PUBLISH_MEMORY_LIMIT = "64MiB"
-PUBLISH_THREADS = 1
+# DuckDB settings while a publish runs (each only lowered). DuckDB keeps the blocks a bulk
+# insert writes cached up to its memory_limit (80% of RAM by default): publishing a day of 1M
+# usage events grew the process by ~700 MB (bench/RESULTS.md). Under a lower limit it evicts
+# them (or spills to a temporary file) instead; one thread, as two threads buffer two row
+# groups (and ran out of memory at this limit). The allocator keeps freed memory for reuse
+# until 128 MiB by default: returning it from 8 MiB cut the publish's peak by ~15 MB.
+PUBLISH_SETTINGS = {
+    "memory_limit": "64MiB",
+    "threads": "1",
+    "allocator_flush_threshold": "8MiB",
+    "allocator_bulk_deallocation_flush_threshold": "8MiB",
+}
 TYPING_MEMORY_LIMIT = "128MiB"
 _UNITS = {
     "B": 1,
@@ -717,17 +719,12 @@ def _size_bytes(text: str) -> float | None:
     return float(match.group(1)) * _UNITS[match.group(2).upper()]
 
 
-def _sql_text(text: str) -> str:
-    """A SQL string literal (quotes doubled), for the file names DuckDB takes no parameter for."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _lower_publish_settings(conn: duckdb.DuckDBPyConnection, limit: str, threads: int) -> Callable[[], None]:
-    """Lower DuckDB's memory_limit to `limit` and its threads to `threads`, each only if it is
-    higher; returns what restores them."""
+def _lower_publish_settings(conn: duckdb.DuckDBPyConnection) -> Callable[[], None]:
+    """Lower each of DuckDB's PUBLISH_SETTINGS that is higher; returns what restores them."""
     lowered: dict[str, str] = {}  # setting -> its value before
-    for name, wanted, size in (("memory_limit", limit, _size_bytes), ("threads", str(threads), _count)):
+    for name, wanted in PUBLISH_SETTINGS.items():
         previous = str(scalar(conn, f"SELECT current_setting('{name}')"))
+        size = _count if wanted.isdigit() else _size_bytes
         before, after = size(previous), size(wanted)
         if before is not None and after is not None and before > after:
             conn.execute(f"SET {name} = '{wanted}'")
@@ -805,7 +802,7 @@ def table_exists(conn: duckdb.DuckDBPyConnection, fqn: str) -> bool:
     return bool(
         scalar(
             conn,
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [schema, name],
+            "SELECT count(*) FROM information_schema.tables "
+            f"WHERE table_schema = {sql_literal(schema)} AND table_name = {sql_literal(name)}",
         )
     )

@@ -31,6 +31,7 @@ import duckdb
 from cursor_analytics.cursor_api import days_in
 from cursor_analytics.cursor_api.dates import utc_now
 from cursor_analytics.warehouse import Table, table_exists
+from cursor_analytics.warehouse.tables import sql_between, sql_literal
 
 FINAL = "final"
 PROVISIONAL = "provisional"
@@ -257,16 +258,14 @@ def day_finality(
     Days never verified are missing from the result."""
     if not table_exists(conn, PARTITION_FINALITY.fqn):
         return {}
-    params = {"start": start, "end": end}
     if dataset is None:
-        rows = conn.execute(DAY_FINALITY_SQL, params).fetchall()
-    else:
-        rows = conn.execute(
+        return dict(conn.execute(DAY_FINALITY_SQL, {"start": start, "end": end}).fetchall())
+    return dict(
+        conn.execute(
             f"SELECT day, finality FROM {PARTITION_FINALITY.ident} "
-            "WHERE day BETWEEN $start AND $end AND dataset = $dataset",
-            {**params, "dataset": dataset},
+            f"WHERE {sql_between('day', (start, end))} AND dataset = {sql_literal(dataset)}"
         ).fetchall()
-    return dict(rows)
+    )
 
 
 def finality_metadata(

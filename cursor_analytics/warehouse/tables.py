@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from cursor_analytics.cursor_api import (
@@ -36,6 +36,31 @@ def quote_ident(*parts: str) -> str:
     `quote_ident("raw", "daily_usage")` both give `"raw"."daily_usage"`."""
     names = [name for part in parts for name in part.split(".")] if len(parts) == 1 else list(parts)
     return ".".join('"' + name.replace('"', '""') + '"' for name in names)
+
+
+def sql_literal(value: str | date | int | None) -> str:
+    """SQL for a value: NULL, an integer, DATE '...', TIMESTAMP '...' (TIMESTAMPTZ when aware)
+    or a string with its quotes doubled. The ingestion steps write their values this way
+    rather than bind them: DuckDB's Python binding imports numpy and pandas (~40 MB) at the
+    first bound value (duckdb#11871), which a day's load has no other use for."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        raise TypeError("sql_literal takes no booleans; write TRUE or FALSE in the SQL")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        return f"{'TIMESTAMP' if value.tzinfo is None else 'TIMESTAMPTZ'} '{value.isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"sql_literal takes str, date, datetime, int or None, not {type(value).__name__}")
+
+
+def sql_between(column: str, window: tuple[date, date]) -> str:
+    """SQL for `column` BETWEEN the window's first and last day (inclusive)."""
+    return f"{quote_ident(column)} BETWEEN {sql_literal(window[0])} AND {sql_literal(window[1])}"
 
 
 @dataclass(frozen=True, eq=False)  # identity: tables are module-level constants

@@ -34,6 +34,7 @@ from cursor_analytics.warehouse.tables import (
     SPEND_SNAPSHOTS,
     TEAM_MEMBERS,
     USAGE_EVENTS,
+    sql_literal,
 )
 
 GROUP = "cursor_raw"
@@ -168,7 +169,7 @@ def load_snapshot(
         with duckdb.get_connection() as conn:
             inserted = staging.publish(conn, None)
             sample = preview(
-                conn, table, None, where="snapshot_at = ?", params=[snapshot_at.replace(tzinfo=None)]
+                conn, table, None, where=f"snapshot_at = {sql_literal(snapshot_at.replace(tzinfo=None))}"
             )
         api = _api_metadata(client)
     return dg.MaterializeResult(
