@@ -109,6 +109,11 @@ def run_once(sim: SimProcess, start: date, end: date, minute_seconds: float, wor
     steps = {s.step_key: s for s in instance.get_run_step_stats(result.run_id)}
     raw_steps = [steps[key] for key, *_ in ENDPOINTS.values()]
     api_end = max(s.end_time for s in raw_steps)
+    fetched = {  # when each raw step logged its last page ("Fetched N rows ..."): the rest is the publish
+        e.step_key: e.timestamp - started
+        for e in instance.all_logs(result.run_id)
+        if e.step_key and e.user_message.startswith("Fetched ")
+    }
     db.unlink(missing_ok=True)
     return {
         "wall_seconds": wall,
@@ -117,7 +122,11 @@ def run_once(sim: SimProcess, start: date, end: date, minute_seconds: float, wor
         "api_phase_seconds": api_end - started,
         "first_step_start_seconds": min(s.start_time for s in steps.values()) - started,
         "steps": {
-            key: {"start": s.start_time - started, "seconds": s.end_time - s.start_time}
+            key: {
+                "start": s.start_time - started,
+                "seconds": s.end_time - s.start_time,
+                "fetched": fetched.get(key),
+            }
             for key, s in sorted(steps.items())
         },
         "requests": {path: sum(by_status.values()) for path, by_status in counts.items()},
