@@ -614,8 +614,8 @@ class Staging:
         self.cleanup()
 
     def _source(self, table: Table) -> str:
-        """SQL for the staged rows of `table`. The files' paths are quoted literals, not a
-        list parameter: DuckDB imports numpy and pandas (~90 MB) to read a Python list."""
+        """SQL for the staged rows of `table`. The files' paths are literals, not a list
+        parameter (see `sql_literal`)."""
         files = ", ".join(sql_literal(path.as_posix()) for path in self.paths(table))
         source = f"read_parquet([{files}], union_by_name = true)"
         if any(k[0] == table.fqn for k in self._typed if k in self._files):  # typed in bulk: leave out
