@@ -24,7 +24,7 @@ from typing import Any
 
 from bench.common import REPO, RESULTS_DIR
 
-BENCHMARKS = ["backfill", "ingestion", "memory", "metrics_scale", "production"]
+BENCHMARKS = ["backfill", "ingestion", "memory", "metrics_scale", "production", "publish"]
 QUICK_ARGS = {
     "backfill": [
         "--days",
@@ -41,6 +41,7 @@ QUICK_ARGS = {
     "ingestion": ["--events", "3000", "--users", "12", "--repeats", "1"],
     "memory": ["--events", "2000,4000", "--users", "12", "--repeats", "1"],
     "metrics_scale": ["--grid", "40x7,20x7", "--repeats", "1"],
+    "publish": ["--days", "3", "--users", "12", "--repeats", "1"],
 }
 # Not in --quick (the suite's smoke test): it starts PostgreSQL and runs whole backfills;
 # cursor_analytics_tests/test_production.py tests the same paths.
@@ -196,6 +197,17 @@ def summary(results: dict[str, dict[str, Any]]) -> list[str]:
                 f"{p['backfill']['postgres']['seconds']:.1f} s; metrics {p['metrics']['users']:,} x "
                 f"{p['metrics']['days']} d: file {p['metrics']['file']['seconds']:.1f} s, "
                 f"DuckLake {p['metrics']['ducklake']['seconds']:.1f} s",
+                None,
+            )
+        )
+    if "publish" in results:
+        p = results["publish"]
+        rows.append(
+            (
+                "7. Publish of a backfill's usage events",
+                "(measured)",
+                f"{p['events']:,} events of {p['days']} d: {p['median_publish_seconds']:.1f} s; "
+                + "; ".join(f"{v['label']}: {v['median_seconds']:.1f} s" for v in p["variants"][1:]),
                 None,
             )
         )

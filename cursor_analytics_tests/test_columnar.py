@@ -222,6 +222,10 @@ def test_a_full_batch_of_full_pages_is_typed_in_bulk_and_published_in_small_row_
             groups = conn.execute(
                 "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('raw.usage_events')"
             ).fetchone()[0]
+            # what DuckDB spills under the publish's memory limit goes beside the file (not into
+            # a .tmp folder in whatever directory the run started in)
+            spills = conn.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+    assert spills == f"{tmp_path / 'day.duckdb'}.tmp"
     assert groups == -(-events // warehouse.ROW_GROUP_SIZE) > 1
 
 

@@ -613,7 +613,7 @@ class Staging:
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
 
-    def _source(self, table: Table) -> str:
+    def source(self, table: Table) -> str:
         """SQL for the staged rows of `table`. The files' paths are literals, not a list
         parameter (see `sql_literal`)."""
         files = ", ".join(sql_literal(path.as_posix()) for path in self.paths(table))
@@ -646,7 +646,7 @@ class Staging:
             for fqn, table in self._tables.items():
                 if table.day_column and self.row_counts[fqn]:
                     self.out_of_window[fqn] = conn.execute(
-                        f"SELECT {quote_ident(table.day_column)} AS day, count(*) FROM {self._source(table)} "
+                        f"SELECT {quote_ident(table.day_column)} AS day, count(*) FROM {self.source(table)} "
                         f"WHERE day IS NULL OR NOT {sql_between('day', window)} GROUP BY day ORDER BY day"
                     ).fetchall()
         stamp = sql_literal((loaded_at or datetime.now(UTC)).replace(tzinfo=None))
@@ -670,7 +670,7 @@ class Staging:
                 inserted[fqn] = scalar(
                     conn,
                     f"INSERT INTO {table.ident} BY NAME "
-                    f"SELECT *, {stamp} AS {quote_ident(LOADED_AT)} FROM {self._source(table)}{in_window}",
+                    f"SELECT *, {stamp} AS {quote_ident(LOADED_AT)} FROM {self.source(table)}{in_window}",
                 )
             _fault_point("publish:before_commit")  # tests kill the process here (CURSOR_ANALYTICS_FAULT)
 
