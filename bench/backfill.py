@@ -104,6 +104,10 @@ def run_once(sim: SimProcess, start: date, end: date, minute_seconds: float, wor
         raise_on_error=True,
     )
     wall = time.time() - started
+    if not result.success:  # a failed step does not raise from its own process
+        raise SystemExit(
+            f"The {start}..{end} backfill failed (run {result.run_id}): its steps' errors are logged above."
+        )
     counts = sim.counts()
     run_stats = instance.get_run_stats(result.run_id)
     steps = {s.step_key: s for s in instance.get_run_step_stats(result.run_id)}

@@ -6,6 +6,7 @@ reference may decide (text numbers, "NaN", lone surrogates, 2**70)."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
@@ -227,6 +228,54 @@ def test_a_full_batch_of_full_pages_is_typed_in_bulk_and_published_in_small_row_
             spills = conn.execute("SELECT current_setting('temp_directory')").fetchone()[0]
     assert spills == f"{tmp_path / 'day.duckdb'}.tmp"
     assert groups == -(-events // warehouse.ROW_GROUP_SIZE) > 1
+
+
+def _staged_day(make_sim, events: int) -> Staging:
+    sim = make_sim(seed=3, users=20, days=5, today=TODAY, rate_limits=False, events_per_day={DAY: events})
+    staging = Staging([USAGE_EVENTS])
+    with CursorClient(sim.api_key, base_url=sim.base_url, rate_limits={}) as client:
+        for page in client.usage_events(DAY, DAY):
+            staging.append_page(USAGE_EVENTS, page)
+    return staging
+
+
+def test_a_publish_that_outgrows_its_memory_limit_is_rolled_back_and_runs_again_at_a_higher_one(
+    make_sim, tmp_path, monkeypatch, caplog
+):
+    import cursor_analytics.warehouse as warehouse
+
+    # a limit under which DuckDB cannot insert even a day of 5,000 events (the INSERT fails)
+    monkeypatch.setitem(warehouse.PUBLISH_SETTINGS, "memory_limit", "2MiB")
+    with _staged_day(make_sim, 5000) as staging, warehouse.connect(str(tmp_path / "day.duckdb")) as conn:
+        limit = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        with caplog.at_level(logging.WARNING, logger="cursor_analytics.warehouse"):
+            assert staging.publish(conn, (DAY, DAY)) == {USAGE_EVENTS.fqn: 5000}
+        assert conn.execute("SELECT count(*), count(DISTINCT raw) FROM raw.usage_events").fetchone() == (
+            5000,
+            5000,
+        )
+        assert conn.execute("SELECT current_setting('memory_limit')").fetchone()[0] == limit  # restored
+    assert "ran out of its 2MiB DuckDB memory limit" in caplog.text
+    assert f"runs again at {warehouse.PUBLISH_RETRY_MEMORY_LIMIT}" in caplog.text
+
+
+def test_a_publish_that_outgrows_both_memory_limits_fails_and_keeps_the_previous_load(
+    make_sim, tmp_path, monkeypatch
+):
+    import cursor_analytics.warehouse as warehouse
+
+    first, second = datetime(2025, 6, 2, 1, 0), datetime(2025, 6, 2, 2, 0)
+    with _staged_day(make_sim, 5000) as staging, warehouse.connect(str(tmp_path / "day.duckdb")) as conn:
+        staging.publish(conn, (DAY, DAY), loaded_at=first)
+        monkeypatch.setitem(warehouse.PUBLISH_SETTINGS, "memory_limit", "2MiB")
+        monkeypatch.setattr(warehouse, "PUBLISH_RETRY_MEMORY_LIMIT", "2MiB")
+        with pytest.raises(duckdb.OutOfMemoryException):
+            staging.publish(conn, (DAY, DAY), loaded_at=second)
+        # the DELETE of the day was rolled back with the INSERT, both times
+        assert conn.execute("SELECT count(*), max(_loaded_at) FROM raw.usage_events").fetchone() == (
+            5000,
+            first,
+        )
 
 
 @pytest.mark.parametrize(

@@ -633,7 +633,24 @@ class Staging:
         staged table and insert the staged rows that fall inside it. Returns rows per table;
         the rows left out, per day, are in `out_of_window`."""
         self.close()
-        restore_settings = _lower_publish_settings(conn)
+        restore_settings = _lower_publish_settings(conn, PUBLISH_SETTINGS)
+        try:
+            return self._publish(conn, window, loaded_at)
+        except duckdb.OutOfMemoryException as exc:  # rolled back: nothing was written
+            limit = PUBLISH_SETTINGS["memory_limit"]
+            logger.warning(
+                "The publish of %s ran out of its %s DuckDB memory limit (%s); it was rolled back and "
+                "runs again at %s.",
+                ", ".join(self._tables),
+                limit,
+                str(exc).splitlines()[0],
+                PUBLISH_RETRY_MEMORY_LIMIT,
+            )
+        finally:
+            restore_settings()
+        restore_settings = _lower_publish_settings(
+            conn, {**PUBLISH_SETTINGS, "memory_limit": PUBLISH_RETRY_MEMORY_LIMIT}
+        )
         try:
             return self._publish(conn, window, loaded_at)
         finally:
@@ -697,6 +714,10 @@ PUBLISH_SETTINGS = {
     "allocator_flush_threshold": "8MiB",
     "allocator_bulk_deallocation_flush_threshold": "8MiB",
 }
+# A publish that DuckDB cannot fit in PUBLISH_SETTINGS' memory_limit (it could not evict
+# enough in one of three 90-day backfills at 64 MiB) is rolled back and run once more at this
+# limit (or the connection's own, if lower) rather than failing the run.
+PUBLISH_RETRY_MEMORY_LIMIT = "512MiB"
 TYPING_MEMORY_LIMIT = "128MiB"
 _UNITS = {
     "B": 1,
@@ -719,10 +740,12 @@ def _size_bytes(text: str) -> float | None:
     return float(match.group(1)) * _UNITS[match.group(2).upper()]
 
 
-def _lower_publish_settings(conn: duckdb.DuckDBPyConnection) -> Callable[[], None]:
-    """Lower each of DuckDB's PUBLISH_SETTINGS that is higher; returns what restores them."""
+def _lower_publish_settings(
+    conn: duckdb.DuckDBPyConnection, settings: Mapping[str, str]
+) -> Callable[[], None]:
+    """Lower each of DuckDB's `settings` that is higher; returns what restores them."""
     lowered: dict[str, str] = {}  # setting -> its value before
-    for name, wanted in PUBLISH_SETTINGS.items():
+    for name, wanted in settings.items():
         previous = str(scalar(conn, f"SELECT current_setting('{name}')"))
         size = _count if wanted.isdigit() else _size_bytes
         before, after = size(previous), size(wanted)
