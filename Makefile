@@ -57,7 +57,7 @@ screenshots: install chromium
 	CURSOR_ANALYTICS_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest -q -p no:cacheprovider cursor_analytics_tests/test_ui.py
 
 # Benchmarks against the API's rate-limit floor, memory and metric scale: writes bench/RESULTS.md
-# (about an hour on 2 cores; `$(BIN)/python -m bench --help` for subsets).
+# (about 80 minutes on 2 cores; `$(BIN)/python -m bench --help` for subsets).
 bench: install
 	$(BIN)/python -m bench
 

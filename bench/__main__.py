@@ -1,7 +1,7 @@
 """`python -m bench` (`make bench`): run every benchmark, each script in a process of its own,
 one after the other, and write bench/RESULTS.md from their results.
 
-    python -m bench                       # everything, full size (about an hour on 2 cores)
+    python -m bench                       # everything, full size (about 80 minutes on 2 cores)
     python -m bench --only memory,ingestion
     python -m bench --report-only         # re-render RESULTS.md from bench/results/*.json
     python -m bench --quick --results-dir /tmp/r --output /tmp/r/RESULTS.md   # smoke test
