@@ -86,11 +86,11 @@ def variant_once(staging, db: Path, settings: dict[str, str], what: str) -> tupl
             conn.execute(f"SET {name} = '{value}'")
         source = staging.source(USAGE_EVENTS)
         select = f"SELECT *{' REPLACE (NULL::JSON AS raw)' if what == 'no_raw' else ''}, now()::TIMESTAMP AS _loaded_at"
-        sql = {
-            "scan": f"SELECT count(*), max(COLUMNS(*)) FROM {source}",
-            "insert": f"INSERT INTO {USAGE_EVENTS.ident} BY NAME {select} FROM {source}",
-            "no_raw": f"INSERT INTO {USAGE_EVENTS.ident} BY NAME {select} FROM {source}",
-        }[what]
+        sql = (
+            f"SELECT count(*), max(COLUMNS(*)) FROM {source}"
+            if what == "scan"
+            else f"INSERT INTO {USAGE_EVENTS.ident} BY NAME {select} FROM {source}"
+        )
         started = time.perf_counter()
         conn.execute("BEGIN TRANSACTION")
         rows = warehouse.scalar(conn, sql)

@@ -631,30 +631,29 @@ class Staging:
     ) -> dict[str, int]:
         """In one transaction: delete `window` (inclusive days; None = append only) from every
         staged table and insert the staged rows that fall inside it. Returns rows per table;
-        the rows left out, per day, are in `out_of_window`."""
+        the rows left out, per day, are in `out_of_window`. A publish that outgrows
+        PUBLISH_SETTINGS' memory limit is rolled back and runs once more at
+        PUBLISH_RETRY_MEMORY_LIMIT."""
         self.close()
-        restore_settings = _lower_publish_settings(conn, PUBLISH_SETTINGS)
-        try:
-            return self._publish(conn, window, loaded_at)
-        except duckdb.OutOfMemoryException as exc:  # rolled back: nothing was written
-            limit = PUBLISH_SETTINGS["memory_limit"]
-            logger.warning(
-                "The publish of %s ran out of its %s DuckDB memory limit (%s); it was rolled back and "
-                "runs again at %s.",
-                ", ".join(self._tables),
-                limit,
-                str(exc).splitlines()[0],
-                PUBLISH_RETRY_MEMORY_LIMIT,
-            )
-        finally:
-            restore_settings()
-        restore_settings = _lower_publish_settings(
-            conn, {**PUBLISH_SETTINGS, "memory_limit": PUBLISH_RETRY_MEMORY_LIMIT}
-        )
-        try:
-            return self._publish(conn, window, loaded_at)
-        finally:
-            restore_settings()
+        limits = (PUBLISH_SETTINGS["memory_limit"], PUBLISH_RETRY_MEMORY_LIMIT)
+        for attempt, limit in enumerate(limits):
+            restore_settings = _lower_publish_settings(conn, {**PUBLISH_SETTINGS, "memory_limit": limit})
+            try:
+                return self._publish(conn, window, loaded_at)
+            except duckdb.OutOfMemoryException as exc:  # rolled back: nothing was written
+                if attempt == len(limits) - 1:
+                    raise
+                logger.warning(
+                    "The publish of %s ran out of its %s DuckDB memory limit (%s); it was rolled "
+                    "back and runs again at %s.",
+                    ", ".join(self._tables),
+                    limit,
+                    str(exc).splitlines()[0],
+                    limits[attempt + 1],
+                )
+            finally:
+                restore_settings()
+        raise AssertionError("unreachable")
 
     def _publish(
         self, conn: duckdb.DuckDBPyConnection, window: tuple[date, date] | None, loaded_at: datetime | None
@@ -715,7 +714,7 @@ PUBLISH_SETTINGS = {
     "allocator_bulk_deallocation_flush_threshold": "8MiB",
 }
 # A publish that DuckDB cannot fit in PUBLISH_SETTINGS' memory_limit (it could not evict
-# enough in one of three 90-day backfills at 64 MiB) is rolled back and run once more at this
+# enough in 2 of 16 benchmark backfills at 64 MiB) is rolled back and run once more at this
 # limit (or the connection's own, if lower) rather than failing the run.
 PUBLISH_RETRY_MEMORY_LIMIT = "512MiB"
 TYPING_MEMORY_LIMIT = "128MiB"
